@@ -1,0 +1,174 @@
+"""Residual and plain building blocks, and the paper's three shortcut options (Sec. 3.3).
+
+A block computes ``relu(F(x) + shortcut(x))``; a plain block (``shortcut=None``) computes
+``relu(F(x))`` and has no path from its input to its output other than the convolutions.
+
+Shortcut options, where the block changes shape (channels up and/or resolution down):
+
+- ``"A"``: identity; the input is subsampled by the stride and the extra channels are zeros.
+  No parameters.
+- ``"B"``: a projection (1x1 conv with the block's stride + BN) only where the shape changes;
+  identity elsewhere.
+- ``"C"``: a projection on every block.
+
+Parameter names follow torchvision (``conv1``, ``bn1``, ..., ``downsample.0`` / ``.1``).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SHORTCUT_OPTIONS = ("A", "B", "C")
+
+
+def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 convolution with padding 1 and no bias (BN follows every conv)."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """1x1 convolution with no bias."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A: identity that subsamples by ``stride`` and appends zero channels.
+
+    The zeros go after the input's channels, as in the authors' Torch reproduction
+    (fb.resnet.torch); where they go does not change what the network can represent.
+    """
+
+    def __init__(self, in_planes: int, out_planes: int, stride: int) -> None:
+        super().__init__()
+        if out_planes < in_planes:
+            raise ValueError(
+                f"option A can only add channels; got {in_planes} -> {out_planes} channels"
+            )
+        self.in_planes, self.out_planes, self.stride = in_planes, out_planes, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        extra = self.out_planes - self.in_planes
+        if extra:
+            x = F.pad(x, (0, 0, 0, 0, 0, extra))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"{self.in_planes}, {self.out_planes}, stride={self.stride}"
+
+
+def projection(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
+    """Options B and C: a 1x1 conv with the block's stride, followed by BN."""
+    return nn.Sequential(conv1x1(in_planes, out_planes, stride), nn.BatchNorm2d(out_planes))
+
+
+def make_shortcut(
+    option: str, in_planes: int, out_planes: int, stride: int
+) -> Optional[nn.Module]:
+    """The shortcut module for ``option``; ``None`` stands for a plain identity."""
+    reshapes = stride != 1 or in_planes != out_planes
+    if option == "A":
+        return ZeroPadShortcut(in_planes, out_planes, stride) if reshapes else None
+    if option == "B":
+        return projection(in_planes, out_planes, stride) if reshapes else None
+    if option == "C":
+        return projection(in_planes, out_planes, stride)
+    raise ValueError(f"shortcut must be one of {', '.join(SHORTCUT_OPTIONS)}; got {option!r}")
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs (Fig. 5 left); ``shortcut=None`` makes it a plain block."""
+
+    expansion = 1
+
+    def __init__(
+        self,
+        in_planes: int,
+        planes: int,
+        stride: int = 1,
+        *,
+        shortcut: Optional[str] = "A",
+        stride_in_1x1: Optional[bool] = None,
+    ) -> None:
+        super().__init__()
+        if stride_in_1x1 is not None:
+            raise ValueError(
+                "stride_in_1x1 applies only to bottleneck blocks (resnet50/101/152); "
+                "this network uses basic blocks, so leave it unset"
+            )
+        out_planes = planes * self.expansion
+        self.conv1 = conv3x3(in_planes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, out_planes)
+        self.bn2 = nn.BatchNorm2d(out_planes)
+        self.residual = shortcut is not None
+        self.downsample = (
+            make_shortcut(shortcut, in_planes, out_planes, stride) if self.residual else None
+        )
+
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        """The BN that ends the residual branch (zero-initialised on request)."""
+        return self.bn2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    """1x1 (reduce), 3x3, 1x1 (expand 4x) convs (Fig. 5 right).
+
+    ``stride_in_1x1=True`` puts the stride on the first 1x1 conv, as in the paper and its
+    released Caffe models ("v1", 3.86 GMACs for ResNet-50); ``False`` puts it on the 3x3 conv,
+    as torchvision does ("v1.5", 4.09 GMACs).
+    """
+
+    expansion = 4
+
+    def __init__(
+        self,
+        in_planes: int,
+        planes: int,
+        stride: int = 1,
+        *,
+        shortcut: Optional[str] = "B",
+        stride_in_1x1: Optional[bool] = True,
+    ) -> None:
+        super().__init__()
+        stride_in_1x1 = True if stride_in_1x1 is None else stride_in_1x1
+        stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        out_planes = planes * self.expansion
+        self.conv1 = conv1x1(in_planes, planes, stride_1x1)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride_3x3)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, out_planes)
+        self.bn3 = nn.BatchNorm2d(out_planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.residual = shortcut is not None
+        self.downsample = (
+            make_shortcut(shortcut, in_planes, out_planes, stride) if self.residual else None
+        )
+
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        """The BN that ends the residual branch (zero-initialised on request)."""
+        return self.bn3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)

@@ -1,0 +1,109 @@
+"""The model zoo: a name -> builder registry with the facts a table of models needs."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from reslearn.models.resnet import IMAGENET_STAGES, ResNet, cifar_resnet, imagenet_resnet
+
+#: Keyword options ``create_model`` knows; unknown ones are an error, not ignored. The builders
+#: reject, with the reason, ``shortcut`` on a plain network and ``stride_in_1x1`` on basic blocks.
+MODEL_OPTIONS = ("num_classes", "in_channels", "shortcut", "stride_in_1x1", "zero_init_residual")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about a model before building it."""
+
+    name: str
+    family: str  # "cifar" or "imagenet"
+    depth: int
+    block: str  # "basic" or "bottleneck"
+    plain: bool
+    input_size: int  # native input resolution (32 or 224)
+    builder: Callable[..., ResNet]
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(info: ModelInfo) -> None:
+    """Add a model to the zoo; names are unique."""
+    if info.name in _REGISTRY:
+        raise ValueError(f"model {info.name!r} is already registered")
+    _REGISTRY[info.name] = info
+
+
+def _register_zoo() -> None:
+    for depth in (20, 32, 44, 56, 110, 1202):
+        for plain in (False, True):
+            if plain and depth == 1202:
+                continue  # the paper trains no plain-1202
+            register_model(
+                ModelInfo(
+                    name=f"{'plain' if plain else 'resnet'}{depth}",
+                    family="cifar",
+                    depth=depth,
+                    block="basic",
+                    plain=plain,
+                    input_size=32,
+                    builder=functools.partial(cifar_resnet, depth, plain=plain),
+                )
+            )
+    for depth, (block, _) in IMAGENET_STAGES.items():
+        for plain in (False, True):
+            if plain and depth not in (18, 34):
+                continue  # the paper's plain baselines are 18 and 34 layers deep
+            register_model(
+                ModelInfo(
+                    name=f"{'plain' if plain else 'resnet'}{depth}",
+                    family="imagenet",
+                    depth=depth,
+                    block=block.__name__.lower().replace("block", ""),
+                    plain=plain,
+                    input_size=224,
+                    builder=functools.partial(imagenet_resnet, depth, plain=plain),
+                )
+            )
+
+
+_register_zoo()
+
+
+def list_models(family: Optional[str] = None) -> list[str]:
+    """Names of the registered models, CIFAR family first, optionally of one family only."""
+    if family is not None and family not in ("cifar", "imagenet"):
+        raise ValueError(f"family must be 'cifar' or 'imagenet'; got {family!r}")
+    return [n for n, i in _REGISTRY.items() if family is None or i.family == family]
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name``; an unknown name raises a ValueError listing the known."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        pass
+    close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise ValueError(f"unknown model {name!r}; {hint}known models: {', '.join(_REGISTRY)}")
+
+
+def create_model(name: str, **options: object) -> ResNet:
+    """Build a registered model, e.g. ``create_model("resnet56", num_classes=100)``.
+
+    Options: ``num_classes``, ``in_channels``, ``shortcut`` ("A", "B", "C"; residual networks
+    only), ``stride_in_1x1`` (bottleneck networks only), ``zero_init_residual``.
+    """
+    info = model_info(name)
+    unknown = [k for k in options if k not in MODEL_OPTIONS]
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for {name}; "
+            f"allowed: {', '.join(MODEL_OPTIONS)}"
+        )
+    model = info.builder(**options)
+    model.build_args = {"name": name, "options": dict(options)}
+    return model

@@ -1,0 +1,289 @@
+"""The ResNet and plain networks of the paper: the ImageNet family (Table 1) and the CIFAR
+family (Sec. 4.2), built by one class that differs only in its stem, widths and stage depths.
+
+Every network exposes ``forward_features(x)`` (the last feature map, before global pooling) and
+``forward_head(features)`` (global average pooling + the linear classifier), so that class
+activation maps, feature extraction and fine-tuning need no knowledge of the internals.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Type, Union
+
+import torch
+from torch import nn
+
+from reslearn.models.blocks import SHORTCUT_OPTIONS, BasicBlock, Bottleneck
+
+Block = Type[Union[BasicBlock, Bottleneck]]
+
+IMAGENET_STAGES: dict[int, tuple[Block, tuple[int, ...]]] = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
+}
+IMAGENET_WIDTHS = (64, 128, 256, 512)
+CIFAR_WIDTHS = (16, 32, 64)
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    return value
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return value
+
+
+def normalize_shortcut(shortcut: object) -> str:
+    """Return the shortcut option as "A", "B" or "C" (case-insensitive), or raise ValueError."""
+    if isinstance(shortcut, str) and shortcut.upper() in SHORTCUT_OPTIONS:
+        return shortcut.upper()
+    raise ValueError(
+        f"shortcut must be one of {', '.join(repr(s) for s in SHORTCUT_OPTIONS)} "
+        f"(A: zero-padded identity, B: projections where shapes change, C: projections "
+        f"everywhere); got {shortcut!r}"
+    )
+
+
+class ResNet(nn.Module):
+    """A residual (or, with ``shortcut=None``, plain) convolutional network.
+
+    Args:
+        block: ``BasicBlock`` or ``Bottleneck``.
+        layers: number of blocks in each stage.
+        widths: base width of each stage (the bottleneck's output is 4x that).
+        stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max pool) or ``"cifar"`` (one 3x3 conv).
+        num_classes: outputs of the final linear layer.
+        in_channels: channels of the input image (3 for RGB, 1 for grey-scale).
+        shortcut: ``"A"``, ``"B"``, ``"C"``, or ``None`` for a plain network.
+        stride_in_1x1: bottleneck only; where a downsampling block puts its stride.
+        zero_init_residual: start each residual branch's last BN at zero, so that every
+            residual block is the identity at initialisation.
+    """
+
+    def __init__(
+        self,
+        block: Block,
+        layers: Sequence[int],
+        *,
+        widths: Sequence[int],
+        stem: str,
+        num_classes: int,
+        in_channels: int = 3,
+        shortcut: Optional[str] = "B",
+        stride_in_1x1: Optional[bool] = None,
+        zero_init_residual: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_positive_int("num_classes", num_classes)
+        _check_positive_int("in_channels", in_channels)
+        _check_bool("zero_init_residual", zero_init_residual)
+        if stride_in_1x1 is not None:
+            _check_bool("stride_in_1x1", stride_in_1x1)
+        if shortcut is not None:
+            shortcut = normalize_shortcut(shortcut)
+        if len(layers) != len(widths) or any(n < 1 for n in layers):
+            raise ValueError(f"need one block count >= 1 per stage width; got {layers}, {widths}")
+        if zero_init_residual and shortcut is None:
+            raise ValueError("zero_init_residual needs residual blocks; a plain network has none")
+
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.shortcut = shortcut
+        self.block_type = block
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.maxpool: nn.Module = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            stem_width, stem_stride = 64, 4
+        elif stem == "cifar":
+            self.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size=3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(widths[0])
+            self.maxpool = nn.Identity()
+            stem_width, stem_stride = widths[0], 1
+        else:
+            raise ValueError(f"stem must be 'imagenet' or 'cifar'; got {stem!r}")
+        self.relu = nn.ReLU(inplace=True)
+
+        planes_in = stem_width
+        self.stage_names: list[str] = []
+        for i, (depth, width) in enumerate(zip(layers, widths)):
+            stride = 1 if i == 0 else 2
+            blocks = []
+            for j in range(depth):
+                blocks.append(
+                    block(
+                        planes_in,
+                        width,
+                        stride if j == 0 else 1,
+                        shortcut=shortcut,
+                        stride_in_1x1=stride_in_1x1,
+                    )
+                )
+                planes_in = width * block.expansion
+            name = f"layer{i + 1}"
+            self.add_module(name, nn.Sequential(*blocks))
+            self.stage_names.append(name)
+        #: Downsampling factor from the input to the last feature map.
+        self.total_stride = stem_stride * 2 ** (len(layers) - 1)
+        #: Channels of the last feature map (the classifier's input).
+        self.num_features = planes_in
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(planes_in, num_classes)
+        self._init_weights(zero_init_residual)
+
+    def _init_weights(self, zero_init_residual: bool) -> None:
+        # He et al. 2015 ("MSRA") normal init with std sqrt(2 / (k*k*out_channels)), the variant
+        # used by the authors' Torch reproduction and by torchvision.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.fc.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, (BasicBlock, Bottleneck)):
+                    nn.init.zeros_(m.last_bn.weight)
+
+    @property
+    def is_plain(self) -> bool:
+        """True when the network has no shortcuts at all (the paper's plain control)."""
+        return self.shortcut is None
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a ValueError naming the expected shape if ``x`` cannot go through the network."""
+        expected = f"(N, {self.in_channels}, H, W) with H, W >= {self.total_stride}"
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected an input of shape {expected}; got {tuple(x.shape)}"
+                + (
+                    f" (the network was built for in_channels={self.in_channels})"
+                    if x.dim() == 4
+                    else ""
+                )
+            )
+        if x.shape[2] < self.total_stride or x.shape[3] < self.total_stride:
+            raise ValueError(
+                f"input {tuple(x.shape[2:])} is too small: this network downsamples by "
+                f"{self.total_stride}, so it expects {expected}"
+            )
+        if not x.is_floating_point():
+            raise ValueError(
+                f"expected a floating-point input; got {x.dtype} (convert images with "
+                f"x.float() / 255 and normalise them first)"
+            )
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The first conv, BN, ReLU (and, for ImageNet networks, the max pool)."""
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map, shape (N, num_features, H / total_stride, W / total_stride)."""
+        self.check_input(x)
+        x = self.forward_stem(x)
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+        return x
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pooling, then (unless ``pre_logits``) the linear classifier."""
+        pooled = torch.flatten(self.avgpool(features), 1)
+        return pooled if pre_logits else self.fc(pooled)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Linear:
+        """The final linear layer."""
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the final linear layer by a fresh one with ``num_classes`` outputs."""
+        _check_positive_int("num_classes", num_classes)
+        device, dtype = self.fc.weight.device, self.fc.weight.dtype
+        self.fc = nn.Linear(self.num_features, num_classes, device=device, dtype=dtype)
+        nn.init.zeros_(self.fc.bias)
+        self.num_classes = num_classes
+
+
+def imagenet_resnet(
+    depth: int,
+    *,
+    plain: bool = False,
+    shortcut: Optional[str] = None,
+    stride_in_1x1: Optional[bool] = None,
+    num_classes: int = 1000,
+    **options: object,
+) -> ResNet:
+    """An ImageNet network of Table 1 (depth 18, 34, 50, 101 or 152), residual or plain.
+
+    Defaults are the paper's: shortcut option B, and for bottlenecks the stride on the first
+    1x1 conv (``stride_in_1x1=True``; ``False`` gives torchvision's layout).
+    """
+    if depth not in IMAGENET_STAGES:
+        raise ValueError(
+            f"ImageNet ResNet depth must be one of {', '.join(map(str, IMAGENET_STAGES))}; "
+            f"got {depth!r}"
+        )
+    block, layers = IMAGENET_STAGES[depth]
+    if block is Bottleneck and stride_in_1x1 is None:
+        stride_in_1x1 = True
+    return ResNet(
+        block,
+        layers,
+        widths=IMAGENET_WIDTHS,
+        stem="imagenet",
+        num_classes=num_classes,
+        shortcut=_resolve_shortcut(plain, shortcut, default="B"),
+        stride_in_1x1=stride_in_1x1,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def cifar_resnet(
+    depth: int,
+    *,
+    plain: bool = False,
+    shortcut: Optional[str] = None,
+    num_classes: int = 10,
+    **options: object,
+) -> ResNet:
+    """A CIFAR network of Sec. 4.2 with ``depth = 6n + 2`` layers, residual or plain.
+
+    Three stages of n basic blocks on 32, 16, 8 pixel maps with 16, 32, 64 filters; shortcut
+    option A by default.
+    """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(
+            f"CIFAR ResNet depth must be 6n+2 with n >= 1 (8, 14, 20, 26, 32, ..., 56, 110, "
+            f"1202); got {depth!r}"
+        )
+    n = (depth - 2) // 6
+    return ResNet(
+        BasicBlock,
+        (n, n, n),
+        widths=CIFAR_WIDTHS,
+        stem="cifar",
+        num_classes=num_classes,
+        shortcut=_resolve_shortcut(plain, shortcut, default="A"),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _resolve_shortcut(plain: bool, shortcut: Optional[str], default: str) -> Optional[str]:
+    if plain:
+        if shortcut is not None:
+            raise ValueError(
+                f"plain networks have no shortcuts, so shortcut={shortcut!r} does not apply; "
+                f"use the residual network of the same depth instead"
+            )
+        return None
+    return default if shortcut is None else shortcut

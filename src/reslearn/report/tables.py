@@ -1,0 +1,45 @@
+"""Plain-text tables for the terminal and for README."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from reslearn.models.complexity import ModelProfile
+
+
+def format_count(n: int) -> str:
+    """A large count in engineering units: 40.81 M, 1.81 G."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return str(n)
+
+
+def format_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Columns padded to their widest cell; text left-aligned, numbers right-aligned."""
+    rows = [list(map(str, r)) for r in rows]
+    widths = [max(len(c) for c in col) for col in zip(header, *rows)]
+    numeric = [
+        all(cell.replace(",", "").replace(".", "").split(" ")[0].isdigit() for cell in col)
+        for col in zip(*rows)
+    ] if rows else [False] * len(header)
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *map(line, rows)])
+
+
+def model_table(profiles: Iterable[ModelProfile]) -> str:
+    """The model zoo as a table: one row per model, measured parameters and multiply-adds."""
+    header = ("name", "family", "depth", "block", "shortcut", "layout", "params",
+              "mult-adds", "input")
+    rows = [
+        (p.name, p.family, str(p.depth), p.block, p.shortcut, p.layout, f"{p.parameters:,}",
+         format_count(p.macs), f"{p.input_size}x{p.input_size}")
+        for p in profiles
+    ]
+    return format_table(header, rows)

@@ -1,0 +1,72 @@
+"""The command line: the model table, JSON output, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from reslearn.cli import main, parse_option
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "reslearn", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_models_table_shows_measured_counts() -> None:
+    result = run_cli("models")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["name", "family", "depth", "block", "shortcut", "layout",
+                                "params", "mult-adds", "input"]
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert rows["resnet20"][6] == "269,722"
+    assert rows["resnet1202"][6] == "19,421,274"
+    assert rows["resnet50"][7:9] == ["3.86", "G"]
+    assert rows["resnet152"][7:9] == ["11.28", "G"]
+    assert rows["plain56"][4] == "none"
+
+
+def test_models_json(capsys) -> None:
+    assert main(["models", "--json", "resnet50", "--set", "stride_in_1x1=false"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["layout"] == "v1.5"
+    assert entry["macs"] == 4_089_184_256
+    assert entry["parameters"] == 25_557_032
+
+
+def test_models_family_filter(capsys) -> None:
+    assert main(["models", "--json", "--family", "cifar"]) == 0
+    assert {e["family"] for e in json.loads(capsys.readouterr().out)} == {"cifar"}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["models", "resnet19"], "unknown model 'resnet19'; did you mean"),
+    (["models", "resnet20", "--set", "shortcut=D"], "shortcut must be one of"),
+    (["models", "resnet18", "--set", "stride_in_1x1=true"], "applies only to bottleneck"),
+    (["models", "resnet20", "--set", "depth"], "expected KEY=VALUE"),
+    (["models", "resnet50", "--input-size", "8"], "too small"),
+    (["models", "--family", "vgg"], "invalid choice"),
+    (["train-all-the-things"], "invalid choice"),
+])
+def test_errors_are_one_line_without_traceback(args: list, message: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+
+
+def test_help_and_version() -> None:
+    result = run_cli("models", "--help")
+    assert result.returncode == 0 and "stride_in_1x1" in result.stdout
+    assert run_cli("--version").stdout.startswith("reslearn ")
+
+
+def test_parse_option_types() -> None:
+    assert parse_option("stride_in_1x1=False") == ("stride_in_1x1", False)
+    assert parse_option("num-classes=100") == ("num_classes", 100)
+    assert parse_option("shortcut=B") == ("shortcut", "B")
