@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import textwrap
 from typing import Any, Optional, Sequence
 
 import reslearn
@@ -42,6 +44,11 @@ def parse_option(text: str) -> tuple[str, Any]:
     return key.strip().replace("-", "_"), value
 
 
+def _paragraph(text: str) -> str:
+    """Wrap a help paragraph for formatters that keep the text's own line breaks."""
+    return textwrap.fill(text, width=min(shutil.get_terminal_size().columns, 100) - 2)
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     names = args.names or list_models(args.family)
     options = dict(args.set)
@@ -67,12 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser(
         "models",
         help="list the model zoo with measured parameters and multiply-adds",
-        description="List the paper's networks with their parameters (counted on the built "
-        "model) and multiply-adds for one image at the native input size (counted with "
-        "torch.utils.flop_counter; 1 multiply-add = 2 FLOPs). CIFAR networks (Sec. 4.2) take "
-        "32x32 inputs and default to shortcut option A; ImageNet networks (Table 1) take "
-        "224x224 and default to option B with the stride of a bottleneck on its first 1x1 "
-        "conv (layout v1, as in the paper; stride_in_1x1=false gives torchvision's v1.5).",
+        description=_paragraph(
+            "List the paper's networks with their parameters (counted on the built model) and "
+            "multiply-adds for one image at the native input size (counted with "
+            "torch.utils.flop_counter; 1 multiply-add = 2 FLOPs). CIFAR networks (Sec. 4.2) "
+            "take 32x32 inputs and default to shortcut option A; ImageNet networks (Table 1) "
+            "take 224x224 and default to option B with the stride of a bottleneck on its first "
+            "1x1 conv (layout v1, as in the paper; stride_in_1x1=false gives torchvision's "
+            "v1.5). Plain networks (shortcut 'none') are the paper's controls."
+        ),
         epilog="examples:\n"
         "  reslearn models                          the whole zoo\n"
         "  reslearn models --family imagenet --json\n"
