@@ -1,9 +1,8 @@
-"""On a machine with a CUDA GPU: every model computes on the GPU what it computes on the CPU,
-and trains in bf16 + channels_last. Skipped where there is no GPU (CI has none)."""
+"""On a machine with a CUDA GPU, every model computes on the GPU what it computes on the CPU.
+Skipped where there is no GPU (CI has none)."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import reslearn
 from reslearn.models import model_info
@@ -24,7 +23,9 @@ def _no_tf32():
 
 @pytest.mark.parametrize("name", reslearn.list_models())
 def test_gpu_matches_cpu(name: str) -> None:
-    model = reslearn.create_model(name).eval()
+    # Train mode: BN normalises with batch statistics. In eval mode an untrained network's BN
+    # is the identity, and resnet1202's 600 residual additions overflow fp32 on any device.
+    model = reslearn.create_model(name).train()
     size = SIZE[model_info(name).family]
     x = torch.randn(4, 3, size, size)
     with torch.no_grad():
@@ -32,22 +33,3 @@ def test_gpu_matches_cpu(name: str) -> None:
         got = model.cuda()(x.cuda()).cpu()
     scale = expected.abs().max().item()
     assert (got - expected).abs().max().item() <= 1e-4 * max(scale, 1.0)
-
-
-@pytest.mark.parametrize("name", ["resnet20", "plain56", "resnet50"])
-def test_bf16_channels_last_training_step(name: str) -> None:
-    model = reslearn.create_model(name).cuda().to(memory_format=torch.channels_last)
-    size = SIZE[model_info(name).family]
-    x = torch.randn(8, 3, size, size, device="cuda").to(memory_format=torch.channels_last)
-    y = torch.randint(0, model.num_classes, (8,), device="cuda")
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    losses = []
-    for _ in range(5):
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert all(torch.isfinite(torch.tensor(losses)))
-    assert losses[-1] < losses[0]  # five steps on one batch must fit it a little
