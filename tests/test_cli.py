@@ -70,3 +70,12 @@ def test_parse_option_types() -> None:
     assert parse_option("stride_in_1x1=False") == ("stride_in_1x1", False)
     assert parse_option("num-classes=100") == ("num_classes", 100)
     assert parse_option("shortcut=B") == ("shortcut", "B")
+
+
+def test_models_stages(capsys) -> None:
+    assert main(["models", "resnet34", "--stages"]) == 0
+    out = capsys.readouterr().out
+    assert "layer4       3    512 x 7 x 7  13,114,368   642.25 M" in out
+    assert main(["models", "resnet20", "--stages", "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert [s["stage"] for s in entry["stages"]] == ["stem", "layer1", "layer2", "layer3", "head"]

@@ -15,8 +15,8 @@ import textwrap
 from typing import Any, Optional, Sequence
 
 import reslearn
-from reslearn.models import list_models, profile_model
-from reslearn.report import model_table
+from reslearn.models import list_models, profile_model, profile_stages
+from reslearn.report import model_table, stage_table
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,8 +53,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
     names = args.names or list_models(args.family)
     options = dict(args.set)
     profiles = [profile_model(n, input_size=args.input_size, **options) for n in names]
+    stages = [profile_stages(n, input_size=args.input_size, **options) if args.stages else []
+              for n in names]
     if args.json:
-        print(json.dumps([p.as_dict() for p in profiles], indent=2))
+        entries = [p.as_dict() for p in profiles]
+        if args.stages:
+            for entry, rows in zip(entries, stages):
+                entry["stages"] = [r.as_dict() for r in rows]
+        print(json.dumps(entries, indent=2))
+    elif args.stages:
+        print("\n\n".join(f"{model_table([p])}\n\n{stage_table(rows)}"
+                          for p, rows in zip(profiles, stages)))
     else:
         print(model_table(profiles))
     return 0
@@ -87,12 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
         "  reslearn models                          the whole zoo\n"
         "  reslearn models --family imagenet --json\n"
         "  reslearn models resnet50 --set stride_in_1x1=false   torchvision's layout\n"
-        "  reslearn models resnet20 --set shortcut=B            projection shortcuts",
+        "  reslearn models resnet20 --set shortcut=B            projection shortcuts\n"
+        "  reslearn models resnet34 --stages                    Table 1, measured",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     models.add_argument("names", nargs="*", metavar="NAME", help="models to show (default: all)")
     models.add_argument("--family", choices=("cifar", "imagenet"), help="show one family only")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    models.add_argument(
+        "--stages", action="store_true",
+        help="also show each model stage by stage (output shape, parameters, multiply-adds; "
+        "layer1..layer4 are the paper's conv2_x..conv5_x)",
+    )
     models.add_argument(
         "--input-size", type=int, metavar="PX",
         help="count multiply-adds at PX x PX instead of the native size",

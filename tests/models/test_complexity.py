@@ -62,3 +62,15 @@ def test_count_macs_on_a_real_model_equals_meta() -> None:
     model = create_model("resnet20")
     assert count_macs(model, (3, 32, 32)) == profile_model("resnet20").macs
     assert model.training  # counting leaves the mode as it was
+
+
+@pytest.mark.parametrize("name,size", [("resnet20", 32), ("resnet50", 224), ("plain34", 224)])
+def test_stages_add_up_and_follow_table_1(name: str, size: int) -> None:
+    from reslearn.models import profile_stages
+
+    whole, stages = profile_model(name), profile_stages(name)
+    assert sum(s.parameters for s in stages) == whole.parameters
+    assert sum(s.macs for s in stages) == whole.macs
+    maps = [s.output_shape[1] for s in stages if s.stage.startswith("layer")]
+    assert maps == ([32, 16, 8] if size == 32 else [56, 28, 14, 7])
+    assert stages[-1].output_shape == (10 if size == 32 else 1000,)

@@ -2,7 +2,15 @@
 name -> builder registry, and complexity measurement."""
 
 from reslearn.models.blocks import SHORTCUT_OPTIONS, BasicBlock, Bottleneck, ZeroPadShortcut
-from reslearn.models.complexity import ModelProfile, count_macs, count_parameters, profile_model
+from reslearn.models.complexity import (
+    ModelProfile,
+    StageProfile,
+    count_macs,
+    count_parameters,
+    profile_model,
+    profile_stages,
+    stage_profiles,
+)
 from reslearn.models.registry import (
     MODEL_OPTIONS,
     ModelInfo,
@@ -21,6 +29,7 @@ __all__ = [
     "ModelInfo",
     "ModelProfile",
     "ResNet",
+    "StageProfile",
     "ZeroPadShortcut",
     "cifar_resnet",
     "count_macs",
@@ -30,5 +39,7 @@ __all__ = [
     "list_models",
     "model_info",
     "profile_model",
+    "profile_stages",
     "register_model",
+    "stage_profiles",
 ]

@@ -6,7 +6,7 @@ multiply-adds, so we halve it). Nothing here is typed in by hand.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import torch
 from torch import nn
@@ -14,10 +14,34 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from reslearn.models.registry import create_model, model_info
 
+if TYPE_CHECKING:
+    from reslearn.models.resnet import ResNet
+
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (all, or only those with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _counted_forward(
+    model: nn.Module, input_shape: tuple[int, ...], hooked: Sequence[nn.Module] = ()
+) -> tuple[FlopCounterMode, list[tuple[int, ...]]]:
+    """One eval-mode forward pass under a FLOP counter; the output shapes of ``hooked``."""
+    param = next(model.parameters())
+    x = torch.zeros((1, *input_shape), device=param.device, dtype=param.dtype)
+    shapes: list[tuple[int, ...]] = []
+    handles = [m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
+               for m in hooked]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return counter, shapes
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -26,16 +50,48 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     Convolutions and the linear layer count, as in the paper; BN, ReLU, pooling and the
     shortcut additions are not counted.
     """
-    param = next(model.parameters())
-    x = torch.zeros((1, *input_shape), device=param.device, dtype=param.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
-    finally:
-        model.train(was_training)
+    counter, _ = _counted_forward(model, input_shape)
     return counter.get_total_flops() // 2
+
+
+@dataclass(frozen=True)
+class StageProfile:
+    """One stage of a network: where its output stands and what it costs."""
+
+    stage: str  # "stem", "layer1", ..., "head"
+    blocks: int
+    output_shape: tuple[int, ...]  # (C, H, W), or (num_classes,) for the head
+    parameters: int
+    macs: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The profile as a JSON-ready dict."""
+        return asdict(self)
+
+
+def stage_profiles(model: "ResNet", input_shape: tuple[int, ...]) -> list[StageProfile]:
+    """Per-stage output shapes, parameters and multiply-adds (the paper's Table 1, measured)."""
+    # (name, blocks, the modules that hold its parameters and FLOPs, the module that ends it)
+    parts: list[tuple[str, int, list[str], nn.Module]] = [
+        ("stem", 0, ["conv1", "bn1"], model.maxpool)
+    ]
+    for name in model.stage_names:
+        stage = getattr(model, name)
+        parts.append((name, len(stage), [name], stage))
+    parts.append(("head", 0, ["fc"], model.fc))
+    counter, shapes = _counted_forward(model, input_shape, [end for *_, end in parts])
+    flops = counter.get_flop_counts()
+    prefix = type(model).__name__
+    return [
+        StageProfile(
+            stage=name,
+            blocks=blocks,
+            output_shape=shape,
+            parameters=sum(count_parameters(getattr(model, m)) for m in members),
+            macs=sum(sum(flops.get(f"{prefix}.{m}", {}).values()) for m in members) // 2,
+        )
+        for (name, blocks, members, _), shape in zip(parts, shapes)
+    ]
 
 
 @dataclass(frozen=True)
@@ -57,12 +113,17 @@ class ModelProfile:
         return asdict(self)
 
 
-def profile_model(name: str, input_size: Optional[int] = None, **options: Any) -> ModelProfile:
-    """Build ``name`` on the meta device (no memory, no compute) and measure it."""
-    info = model_info(name)
-    size = info.input_size if input_size is None else input_size
+def _meta_model(name: str, input_size: Optional[int], options: dict) -> tuple["ResNet", int]:
+    """``name`` built on the meta device (no memory, no compute) and its input size."""
     with torch.device("meta"):
         model = create_model(name, **options)
+    return model, model_info(name).input_size if input_size is None else input_size
+
+
+def profile_model(name: str, input_size: Optional[int] = None, **options: Any) -> ModelProfile:
+    """Measure ``name`` (built with ``options``) at ``input_size`` (default: its native size)."""
+    model, size = _meta_model(name, input_size, options)
+    info = model_info(name)
     if info.block == "bottleneck":
         layout = "v1" if options.get("stride_in_1x1", True) else "v1.5"
     else:
@@ -78,3 +139,9 @@ def profile_model(name: str, input_size: Optional[int] = None, **options: Any) -
         macs=count_macs(model, (model.in_channels, size, size)),
         input_size=size,
     )
+
+
+def profile_stages(name: str, input_size: Optional[int] = None, **options: Any) -> list[StageProfile]:
+    """Measure ``name`` stage by stage at ``input_size`` (default: its native size)."""
+    model, size = _meta_model(name, input_size, options)
+    return stage_profiles(model, (model.in_channels, size, size))

@@ -1,5 +1,5 @@
 """Presenting results: text tables now; plots and the HTML run report as they land."""
 
-from reslearn.report.tables import format_count, format_table, model_table
+from reslearn.report.tables import format_count, format_table, model_table, stage_table
 
-__all__ = ["format_count", "format_table", "model_table"]
+__all__ = ["format_count", "format_table", "model_table", "stage_table"]

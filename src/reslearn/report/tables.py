@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from reslearn.models.complexity import ModelProfile
+from reslearn.models.complexity import ModelProfile, StageProfile
 
 
 def format_count(n: int) -> str:
@@ -20,7 +20,7 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     rows = [list(map(str, r)) for r in rows]
     widths = [max(len(c) for c in col) for col in zip(header, *rows)]
     numeric = [
-        all(cell.replace(",", "").replace(".", "").split(" ")[0].isdigit() for cell in col)
+        all(c == "-" or c.replace(",", "").replace(".", "").split(" ")[0].isdigit() for c in col)
         for col in zip(*rows)
     ] if rows else [False] * len(header)
 
@@ -41,5 +41,19 @@ def model_table(profiles: Iterable[ModelProfile]) -> str:
         (p.name, p.family, str(p.depth), p.block, p.shortcut, p.layout, f"{p.parameters:,}",
          format_count(p.macs), f"{p.input_size}x{p.input_size}")
         for p in profiles
+    ]
+    return format_table(header, rows)
+
+
+def stage_table(stages: Iterable[StageProfile]) -> str:
+    """One network stage by stage: blocks, output shape, parameters and multiply-adds.
+
+    ``layer1`` ... ``layer4`` are the paper's conv2_x ... conv5_x.
+    """
+    header = ("stage", "blocks", "output", "params", "mult-adds")
+    rows = [
+        (s.stage, str(s.blocks) if s.blocks else "-", " x ".join(map(str, s.output_shape)),
+         f"{s.parameters:,}", format_count(s.macs))
+        for s in stages
     ]
     return format_table(header, rows)
