@@ -11,7 +11,8 @@ Shortcut options, where the block changes shape (channels up and/or resolution d
   identity elsewhere.
 - ``"C"``: a projection on every block.
 
-Parameter names follow torchvision (``conv1``, ``bn1``, ..., ``downsample.0`` / ``.1``).
+Parameter names follow torchvision (``conv1``, ``bn1``, ..., ``downsample.0`` / ``.1``), and
+so does the in-place ReLU: a forward hook that keeps a BN output past the hook must clone it.
 """
 
 from __future__ import annotations
@@ -81,7 +82,27 @@ def make_shortcut(
     raise ValueError(f"shortcut must be one of {', '.join(SHORTCUT_OPTIONS)}; got {option!r}")
 
 
-class BasicBlock(nn.Module):
+class _Block(nn.Module):
+    """What residual and plain blocks share: the shortcut, the addition and the last ReLU."""
+
+    relu: nn.ReLU
+
+    def _attach_shortcut(
+        self, shortcut: Optional[str], in_planes: int, out_planes: int, stride: int
+    ) -> None:
+        self.residual = shortcut is not None
+        self.downsample = (
+            make_shortcut(shortcut, in_planes, out_planes, stride) if self.residual else None
+        )
+
+    def _merge(self, branch: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """relu(F(x) + shortcut(x)) for a residual block, relu(F(x)) for a plain one."""
+        if self.residual:
+            branch = branch + (x if self.downsample is None else self.downsample(x))
+        return self.relu(branch)
+
+
+class BasicBlock(_Block):
     """Two 3x3 convs (Fig. 5 left); ``shortcut=None`` makes it a plain block."""
 
     expansion = 1
@@ -107,10 +128,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, out_planes)
         self.bn2 = nn.BatchNorm2d(out_planes)
-        self.residual = shortcut is not None
-        self.downsample = (
-            make_shortcut(shortcut, in_planes, out_planes, stride) if self.residual else None
-        )
+        self._attach_shortcut(shortcut, in_planes, out_planes, stride)
 
     @property
     def last_bn(self) -> nn.BatchNorm2d:
@@ -119,13 +137,10 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
-        return self.relu(out)
+        return self._merge(self.bn2(self.conv2(out)), x)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_Block):
     """1x1 (reduce), 3x3, 1x1 (expand 4x) convs (Fig. 5 right).
 
     ``stride_in_1x1=True`` puts the stride on the first 1x1 conv, as in the paper and its
@@ -155,10 +170,7 @@ class Bottleneck(nn.Module):
         self.conv3 = conv1x1(planes, out_planes)
         self.bn3 = nn.BatchNorm2d(out_planes)
         self.relu = nn.ReLU(inplace=True)
-        self.residual = shortcut is not None
-        self.downsample = (
-            make_shortcut(shortcut, in_planes, out_planes, stride) if self.residual else None
-        )
+        self._attach_shortcut(shortcut, in_planes, out_planes, stride)
 
     @property
     def last_bn(self) -> nn.BatchNorm2d:
@@ -168,7 +180,4 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
-        return self.relu(out)
+        return self._merge(self.bn3(self.conv3(out)), x)
