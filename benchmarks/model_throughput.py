@@ -46,8 +46,9 @@ def matmul_tflops(device: torch.device, dtype: torch.dtype, size: int, seconds: 
     return 2 * size**3 * count / (time.perf_counter() - start) / 1e12
 
 
-def step_rate(name: str, batch: int, size: int, device: torch.device, fast: bool,
-              steps: int, warmup: int) -> float:
+def step_rate(
+    name: str, batch: int, size: int, device: torch.device, fast: bool, steps: int, warmup: int
+) -> float:
     """Images per second of full training steps for one model and configuration."""
     model = create_model(name).to(device)
     memory_format = torch.channels_last if fast else torch.contiguous_format
@@ -78,8 +79,9 @@ def main() -> None:
     """Parse arguments, run every case in both configurations, print one table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES),
-                        metavar="MODEL:BATCH:SIZE")
+    parser.add_argument(
+        "--cases", nargs="+", default=list(DEFAULT_CASES), metavar="MODEL:BATCH:SIZE"
+    )
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--matmul-size", type=int, default=2048)
@@ -89,10 +91,14 @@ def main() -> None:
 
     peak = matmul_tflops(device, torch.bfloat16, args.matmul_size, seconds=2.0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device {name}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"bf16 matmul {peak:.3f} TFLOP/s ({args.matmul_size}^3)")
-    print(f"{'model':<10} {'batch':>5} {'px':>4} {'fp32 NCHW img/s':>16} "
-          f"{'bf16+CL img/s':>14} {'ratio':>6} {'of bf16 peak':>13}")
+    print(
+        f"device {name}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"bf16 matmul {peak:.3f} TFLOP/s ({args.matmul_size}^3)"
+    )
+    print(
+        f"{'model':<10} {'batch':>5} {'px':>4} {'fp32 NCHW img/s':>16} "
+        f"{'bf16+CL img/s':>14} {'ratio':>6} {'of bf16 peak':>13}"
+    )
     for case in args.cases:
         model_name, batch, size = case.split(":")
         batch, size = int(batch), int(size)
@@ -101,8 +107,10 @@ def main() -> None:
         # A training step costs about 3x the forward pass (forward + two backward products).
         flops_per_image = 3 * 2 * profile_model(model_name, input_size=size).macs
         fraction = fast * flops_per_image / (peak * 1e12)
-        print(f"{model_name:<10} {batch:>5} {size:>4} {slow:>16.1f} {fast:>14.1f} "
-              f"{fast / slow:>5.2f}x {fraction:>12.0%}")
+        print(
+            f"{model_name:<10} {batch:>5} {size:>4} {slow:>16.1f} {fast:>14.1f} "
+            f"{fast / slow:>5.2f}x {fraction:>12.0%}"
+        )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,17 @@ def test_models_table_shows_measured_counts() -> None:
     result = run_cli("models")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["name", "family", "depth", "block", "shortcut", "layout",
-                                "params", "mult-adds", "input"]
+    assert lines[0].split() == [
+        "name",
+        "family",
+        "depth",
+        "block",
+        "shortcut",
+        "layout",
+        "params",
+        "mult-adds",
+        "input",
+    ]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert rows["resnet20"][6] == "269,722"
     assert rows["resnet1202"][6] == "19,421,274"
@@ -42,15 +51,18 @@ def test_models_family_filter(capsys) -> None:
     assert {e["family"] for e in json.loads(capsys.readouterr().out)} == {"cifar"}
 
 
-@pytest.mark.parametrize("args,message", [
-    (["models", "resnet19"], "unknown model 'resnet19'; did you mean"),
-    (["models", "resnet20", "--set", "shortcut=D"], "shortcut must be one of"),
-    (["models", "resnet18", "--set", "stride_in_1x1=true"], "applies only to bottleneck"),
-    (["models", "resnet20", "--set", "depth"], "expected KEY=VALUE"),
-    (["models", "resnet50", "--input-size", "8"], "too small"),
-    (["models", "--family", "vgg"], "invalid choice"),
-    (["train-all-the-things"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["models", "resnet19"], "unknown model 'resnet19'; did you mean"),
+        (["models", "resnet20", "--set", "shortcut=D"], "shortcut must be one of"),
+        (["models", "resnet18", "--set", "stride_in_1x1=true"], "applies only to bottleneck"),
+        (["models", "resnet20", "--set", "depth"], "expected KEY=VALUE"),
+        (["models", "resnet50", "--input-size", "8"], "too small"),
+        (["models", "--family", "vgg"], "invalid choice"),
+        (["train-all-the-things"], "invalid choice"),
+    ],
+)
 def test_errors_are_one_line_without_traceback(args: list, message: str) -> None:
     result = run_cli(*args)
     assert result.returncode == 2

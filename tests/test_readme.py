@@ -22,8 +22,9 @@ def test_python_examples_run(index: int) -> None:
 def test_model_table_is_current() -> None:
     marker = "<!-- output of `reslearn models`"
     block = README.split(marker, 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
-    actual = subprocess.run([sys.executable, "-m", "reslearn", "models"], capture_output=True,
-                            text=True, check=True).stdout
+    actual = subprocess.run(
+        [sys.executable, "-m", "reslearn", "models"], capture_output=True, text=True, check=True
+    ).stdout
     assert block.strip() == actual.strip()
 
 
@@ -31,7 +32,9 @@ def test_stage_table_is_current() -> None:
     block = README.split("$ reslearn models resnet50 --stages\n", 1)[1].split("```", 1)[0]
     actual = subprocess.run(
         [sys.executable, "-m", "reslearn", "models", "resnet50", "--stages"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert block.strip() == actual.strip()
 

@@ -12,7 +12,8 @@ import os
 import shutil
 import sys
 import textwrap
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import reslearn
 from reslearn.models import list_models, profile_model, profile_stages
@@ -53,8 +54,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     names = args.names or list_models(args.family)
     options = dict(args.set)
     profiles = [profile_model(n, input_size=args.input_size, **options) for n in names]
-    stages = [profile_stages(n, input_size=args.input_size, **options) if args.stages else []
-              for n in names]
+    stages = [
+        profile_stages(n, input_size=args.input_size, **options) if args.stages else []
+        for n in names
+    ]
     if args.json:
         entries = [p.as_dict() for p in profiles]
         if args.stages:
@@ -62,8 +65,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 entry["stages"] = [r.as_dict() for r in rows]
         print(json.dumps(entries, indent=2))
     elif args.stages:
-        print("\n\n".join(f"{model_table([p])}\n\n{stage_table(rows)}"
-                          for p, rows in zip(profiles, stages)))
+        print(
+            "\n\n".join(
+                f"{model_table([p])}\n\n{stage_table(rows)}" for p, rows in zip(profiles, stages)
+            )
+        )
     else:
         print(model_table(profiles))
     return 0
@@ -104,16 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--family", choices=("cifar", "imagenet"), help="show one family only")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.add_argument(
-        "--stages", action="store_true",
+        "--stages",
+        action="store_true",
         help="also show each model stage by stage (output shape, parameters, multiply-adds; "
         "layer1..layer4 are the paper's conv2_x..conv5_x)",
     )
     models.add_argument(
-        "--input-size", type=int, metavar="PX",
+        "--input-size",
+        type=int,
+        metavar="PX",
         help="count multiply-adds at PX x PX instead of the native size",
     )
     models.add_argument(
-        "--set", action="append", type=parse_option, default=[], metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        type=parse_option,
+        default=[],
+        metavar="KEY=VALUE",
         help="a model option (num_classes, in_channels, shortcut, stride_in_1x1, "
         "zero_init_residual); repeatable",
     )
@@ -121,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -13,14 +13,17 @@ def test_unknown_name_lists_known_models() -> None:
         model_info("vgg16")
 
 
-@pytest.mark.parametrize("options,message", [
-    ({"shortcut": "D"}, r"shortcut must be one of 'A', 'B', 'C'.*got 'D'"),
-    ({"num_classes": 0}, r"num_classes must be an integer >= 1; got 0"),
-    ({"num_classes": 2.5}, r"num_classes must be an integer >= 1"),
-    ({"in_channels": -1}, r"in_channels must be an integer >= 1"),
-    ({"zero_init_residual": "yes"}, r"zero_init_residual must be True or False"),
-    ({"dropout": 0.5}, r"unknown option\(s\) dropout for resnet20; allowed: num_classes"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"shortcut": "D"}, r"shortcut must be one of 'A', 'B', 'C'.*got 'D'"),
+        ({"num_classes": 0}, r"num_classes must be an integer >= 1; got 0"),
+        ({"num_classes": 2.5}, r"num_classes must be an integer >= 1"),
+        ({"in_channels": -1}, r"in_channels must be an integer >= 1"),
+        ({"zero_init_residual": "yes"}, r"zero_init_residual must be True or False"),
+        ({"dropout": 0.5}, r"unknown option\(s\) dropout for resnet20; allowed: num_classes"),
+    ],
+)
 def test_invalid_options(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         create_model("resnet20", **options)
@@ -57,12 +60,19 @@ def test_imagenet_depth_must_be_in_table_1() -> None:
         imagenet_resnet(26)
 
 
-@pytest.mark.parametrize("name,shape,message", [
-    ("resnet20", (2, 1, 32, 32), r"expected an input of shape \(N, 3, H, W\).*got \(2, 1, 32, 32\)"),
-    ("resnet20", (3, 32, 32), r"expected an input of shape \(N, 3, H, W\).*got \(3, 32, 32\)"),
-    ("resnet20", (2, 3, 2, 32), r"too small: this network downsamples by 4"),
-    ("resnet18", (2, 3, 16, 16), r"too small: this network downsamples by 32.*H, W >= 32"),
-])
+@pytest.mark.parametrize(
+    "name,shape,message",
+    [
+        (
+            "resnet20",
+            (2, 1, 32, 32),
+            r"expected an input of shape \(N, 3, H, W\).*got \(2, 1, 32, 32\)",
+        ),
+        ("resnet20", (3, 32, 32), r"expected an input of shape \(N, 3, H, W\).*got \(3, 32, 32\)"),
+        ("resnet20", (2, 3, 2, 32), r"too small: this network downsamples by 4"),
+        ("resnet18", (2, 3, 16, 16), r"too small: this network downsamples by 32.*H, W >= 32"),
+    ],
+)
 def test_bad_input_shapes_are_named(name: str, shape: tuple, message: str) -> None:
     model = create_model(name)
     with pytest.raises(ValueError, match=message):

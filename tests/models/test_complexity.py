@@ -13,10 +13,20 @@ CIFAR_PARAMS = {  # option A, paper Table 6 (0.27M ... 19.4M), exact counts
     "resnet110": 1_727_962,
     "resnet1202": 19_421_274,
 }
-IMAGENET_GMACS_V1 = {"resnet18": 1.81, "resnet34": 3.66, "resnet50": 3.86, "resnet101": 7.57,
-                     "resnet152": 11.28}
-PAPER_GFLOPS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 3.8, "resnet101": 7.6,
-                "resnet152": 11.3}
+IMAGENET_GMACS_V1 = {
+    "resnet18": 1.81,
+    "resnet34": 3.66,
+    "resnet50": 3.86,
+    "resnet101": 7.57,
+    "resnet152": 11.28,
+}
+PAPER_GFLOPS = {
+    "resnet18": 1.8,
+    "resnet34": 3.6,
+    "resnet50": 3.8,
+    "resnet101": 7.6,
+    "resnet152": 11.3,
+}
 
 
 @pytest.mark.parametrize("name,params", CIFAR_PARAMS.items())

@@ -30,11 +30,17 @@ def forward_backward(model, x, y, fast: bool) -> tuple[torch.Tensor, float, torc
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name,size,options", [
-    ("resnet20", 32, {}), ("plain20", 32, {}), ("resnet50", 64, {"zero_init_residual": True}),
-])
-def test_bf16_channels_last_agrees_with_fp32(device: str, name: str, size: int,
-                                             options: dict) -> None:
+@pytest.mark.parametrize(
+    "name,size,options",
+    [
+        ("resnet20", 32, {}),
+        ("plain20", 32, {}),
+        ("resnet50", 64, {"zero_init_residual": True}),
+    ],
+)
+def test_bf16_channels_last_agrees_with_fp32(
+    device: str, name: str, size: int, options: dict
+) -> None:
     model = reslearn.create_model(name, **options).to(device)
     x = torch.randn(16, 3, size, size, device=device)
     y = torch.randint(0, model.num_classes, (16,), device=device)

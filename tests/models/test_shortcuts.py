@@ -12,8 +12,10 @@ def blocks(model):
 
 def reshaping(block) -> bool:
     first = block.conv1
-    return first.stride != (1, 1) or block.conv2.stride != (1, 1) or (
-        first.in_channels != block.last_bn.num_features
+    return (
+        first.stride != (1, 1)
+        or block.conv2.stride != (1, 1)
+        or (first.in_channels != block.last_bn.num_features)
     )
 
 
@@ -43,9 +45,7 @@ def test_option_b_projects_only_where_shapes_change(name: str) -> None:
 def test_option_c_projects_on_every_block(name: str) -> None:
     c, b = create_model(name, shortcut="C"), create_model(name, shortcut="B")
     assert all(isinstance(blk.downsample, torch.nn.Sequential) for blk in blocks(c))
-    extra = sum(
-        count_parameters(blk.downsample) for blk in blocks(c) if not reshaping(blk)
-    )
+    extra = sum(count_parameters(blk.downsample) for blk in blocks(c) if not reshaping(blk))
     assert count_parameters(c) == count_parameters(b) + extra > count_parameters(b)
 
 
@@ -67,9 +67,13 @@ def _cut_conv_branch(block) -> None:
         block.conv1.weight.zero_()
 
 
-@pytest.mark.parametrize("plain_name,residual_name", [
-    ("plain20", "resnet20"), ("plain18", "resnet18"),
-])
+@pytest.mark.parametrize(
+    "plain_name,residual_name",
+    [
+        ("plain20", "resnet20"),
+        ("plain18", "resnet18"),
+    ],
+)
 def test_plain_block_input_reaches_output_only_through_convs(
     plain_name: str, residual_name: str
 ) -> None:

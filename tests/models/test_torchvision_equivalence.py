@@ -20,10 +20,13 @@ def _randomise_bn_statistics(model: torch.nn.Module) -> None:
             m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
 
 
-@pytest.mark.parametrize("name,options", [
-    ("resnet18", {}),
-    ("resnet50", {"stride_in_1x1": False}),
-])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("resnet18", {}),
+        ("resnet50", {"stride_in_1x1": False}),
+    ],
+)
 def test_torchvision_weights_load_strictly_and_agree(name: str, options: dict) -> None:
     reference = getattr(torchvision.models, name)(weights=None).eval()
     _randomise_bn_statistics(reference)

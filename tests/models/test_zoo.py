@@ -33,8 +33,12 @@ def test_features_then_head_is_forward(name: str) -> None:
     size = SMALL_INPUT[model_info(name).family]
     x = torch.randn(2, 3, size, size)
     features = model.forward_features(x)
-    assert features.shape == (2, model.num_features, size // model.total_stride,
-                              size // model.total_stride)
+    assert features.shape == (
+        2,
+        model.num_features,
+        size // model.total_stride,
+        size // model.total_stride,
+    )
     assert torch.equal(model.forward_head(features), model(x))
     assert model.forward_head(features, pre_logits=True).shape == (2, model.num_features)
 
@@ -43,11 +47,26 @@ def test_list_models_families() -> None:
     cifar = reslearn.list_models("cifar")
     imagenet = reslearn.list_models("imagenet")
     assert set(cifar) == {
-        "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
-        "plain20", "plain32", "plain44", "plain56", "plain110",
+        "resnet20",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+        "resnet110",
+        "resnet1202",
+        "plain20",
+        "plain32",
+        "plain44",
+        "plain56",
+        "plain110",
     }
     assert set(imagenet) == {
-        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "plain18", "plain34",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "plain18",
+        "plain34",
     }
     assert reslearn.list_models() == cifar + imagenet
 

@@ -17,8 +17,6 @@ so does the in-place ReLU: a forward hook that keeps a BN output past the hook m
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -68,9 +66,7 @@ def projection(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
     return nn.Sequential(conv1x1(in_planes, out_planes, stride), nn.BatchNorm2d(out_planes))
 
 
-def make_shortcut(
-    option: str, in_planes: int, out_planes: int, stride: int
-) -> Optional[nn.Module]:
+def make_shortcut(option: str, in_planes: int, out_planes: int, stride: int) -> nn.Module | None:
     """The shortcut module for ``option``; ``None`` stands for a plain identity."""
     reshapes = stride != 1 or in_planes != out_planes
     if option == "A":
@@ -88,7 +84,7 @@ class _Block(nn.Module):
     relu: nn.ReLU
 
     def _attach_shortcut(
-        self, shortcut: Optional[str], in_planes: int, out_planes: int, stride: int
+        self, shortcut: str | None, in_planes: int, out_planes: int, stride: int
     ) -> None:
         self.residual = shortcut is not None
         self.downsample = (
@@ -113,8 +109,8 @@ class BasicBlock(_Block):
         planes: int,
         stride: int = 1,
         *,
-        shortcut: Optional[str] = "A",
-        stride_in_1x1: Optional[bool] = None,
+        shortcut: str | None = "A",
+        stride_in_1x1: bool | None = None,
     ) -> None:
         super().__init__()
         if stride_in_1x1 is not None:
@@ -156,8 +152,8 @@ class Bottleneck(_Block):
         planes: int,
         stride: int = 1,
         *,
-        shortcut: Optional[str] = "B",
-        stride_in_1x1: Optional[bool] = True,
+        shortcut: str | None = "B",
+        stride_in_1x1: bool | None = True,
     ) -> None:
         super().__init__()
         stride_in_1x1 = True if stride_in_1x1 is None else stride_in_1x1

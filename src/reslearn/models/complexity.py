@@ -5,8 +5,9 @@ multiply-adds, so we halve it). Nothing here is typed in by hand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -30,8 +31,10 @@ def _counted_forward(
     param = next(model.parameters())
     x = torch.zeros((1, *input_shape), device=param.device, dtype=param.dtype)
     shapes: list[tuple[int, ...]] = []
-    handles = [m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
-               for m in hooked]
+    handles = [
+        m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
+        for m in hooked
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -69,7 +72,7 @@ class StageProfile:
         return asdict(self)
 
 
-def stage_profiles(model: "ResNet", input_shape: tuple[int, ...]) -> list[StageProfile]:
+def stage_profiles(model: ResNet, input_shape: tuple[int, ...]) -> list[StageProfile]:
     """Per-stage output shapes, parameters and multiply-adds (the paper's Table 1, measured)."""
     # (name, blocks, the modules that hold its parameters and FLOPs, the module that ends it)
     parts: list[tuple[str, int, list[str], nn.Module]] = [
@@ -113,14 +116,14 @@ class ModelProfile:
         return asdict(self)
 
 
-def _meta_model(name: str, input_size: Optional[int], options: dict) -> tuple["ResNet", int]:
+def _meta_model(name: str, input_size: int | None, options: dict) -> tuple[ResNet, int]:
     """``name`` built on the meta device (no memory, no compute) and its input size."""
     with torch.device("meta"):
         model = create_model(name, **options)
     return model, model_info(name).input_size if input_size is None else input_size
 
 
-def profile_model(name: str, input_size: Optional[int] = None, **options: Any) -> ModelProfile:
+def profile_model(name: str, input_size: int | None = None, **options: Any) -> ModelProfile:
     """Measure ``name`` (built with ``options``) at ``input_size`` (default: its native size)."""
     model, size = _meta_model(name, input_size, options)
     info = model_info(name)
@@ -141,7 +144,7 @@ def profile_model(name: str, input_size: Optional[int] = None, **options: Any) -
     )
 
 
-def profile_stages(name: str, input_size: Optional[int] = None, **options: Any) -> list[StageProfile]:
+def profile_stages(name: str, input_size: int | None = None, **options: Any) -> list[StageProfile]:
     """Measure ``name`` stage by stage at ``input_size`` (default: its native size)."""
     model, size = _meta_model(name, input_size, options)
     return stage_profiles(model, (model.in_channels, size, size))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from reslearn.models.resnet import IMAGENET_STAGES, ResNet, cifar_resnet, imagenet_resnet
 
@@ -73,7 +73,7 @@ def _register_zoo() -> None:
 _register_zoo()
 
 
-def list_models(family: Optional[str] = None) -> list[str]:
+def list_models(family: str | None = None) -> list[str]:
     """Names of the registered models, CIFAR family first, optionally of one family only."""
     if family is not None and family not in ("cifar", "imagenet"):
         raise ValueError(f"family must be 'cifar' or 'imagenet'; got {family!r}")

@@ -8,14 +8,14 @@ activation maps, feature extraction and fine-tuning need no knowledge of the int
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Type, Union
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from reslearn.models.blocks import SHORTCUT_OPTIONS, BasicBlock, Bottleneck
 
-Block = Type[Union[BasicBlock, Bottleneck]]
+Block = type[BasicBlock | Bottleneck]
 
 IMAGENET_STAGES: dict[int, tuple[Block, tuple[int, ...]]] = {
     18: (BasicBlock, (2, 2, 2, 2)),
@@ -76,8 +76,8 @@ class ResNet(nn.Module):
         stem: str,
         num_classes: int,
         in_channels: int = 3,
-        shortcut: Optional[str] = "B",
-        stride_in_1x1: Optional[bool] = None,
+        shortcut: str | None = "B",
+        stride_in_1x1: bool | None = None,
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
@@ -217,8 +217,8 @@ def imagenet_resnet(
     depth: int,
     *,
     plain: bool = False,
-    shortcut: Optional[str] = None,
-    stride_in_1x1: Optional[bool] = None,
+    shortcut: str | None = None,
+    stride_in_1x1: bool | None = None,
     num_classes: int = 1000,
     **options: object,
 ) -> ResNet:
@@ -251,7 +251,7 @@ def cifar_resnet(
     depth: int,
     *,
     plain: bool = False,
-    shortcut: Optional[str] = None,
+    shortcut: str | None = None,
     num_classes: int = 10,
     **options: object,
 ) -> ResNet:
@@ -277,7 +277,7 @@ def cifar_resnet(
     )
 
 
-def _resolve_shortcut(plain: bool, shortcut: Optional[str], default: str) -> Optional[str]:
+def _resolve_shortcut(plain: bool, shortcut: str | None, default: str) -> str | None:
     if plain:
         if shortcut is not None:
             raise ValueError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from reslearn.models.complexity import ModelProfile, StageProfile
 
@@ -19,10 +19,16 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Columns padded to their widest cell; text left-aligned, numbers right-aligned."""
     rows = [list(map(str, r)) for r in rows]
     widths = [max(len(c) for c in col) for col in zip(header, *rows)]
-    numeric = [
-        all(c == "-" or c.replace(",", "").replace(".", "").split(" ")[0].isdigit() for c in col)
-        for col in zip(*rows)
-    ] if rows else [False] * len(header)
+    numeric = (
+        [
+            all(
+                c == "-" or c.replace(",", "").replace(".", "").split(" ")[0].isdigit() for c in col
+            )
+            for col in zip(*rows)
+        ]
+        if rows
+        else [False] * len(header)
+    )
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
@@ -35,11 +41,29 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 def model_table(profiles: Iterable[ModelProfile]) -> str:
     """The model zoo as a table: one row per model, measured parameters and multiply-adds."""
-    header = ("name", "family", "depth", "block", "shortcut", "layout", "params",
-              "mult-adds", "input")
+    header = (
+        "name",
+        "family",
+        "depth",
+        "block",
+        "shortcut",
+        "layout",
+        "params",
+        "mult-adds",
+        "input",
+    )
     rows = [
-        (p.name, p.family, str(p.depth), p.block, p.shortcut, p.layout, f"{p.parameters:,}",
-         format_count(p.macs), f"{p.input_size}x{p.input_size}")
+        (
+            p.name,
+            p.family,
+            str(p.depth),
+            p.block,
+            p.shortcut,
+            p.layout,
+            f"{p.parameters:,}",
+            format_count(p.macs),
+            f"{p.input_size}x{p.input_size}",
+        )
         for p in profiles
     ]
     return format_table(header, rows)
@@ -52,8 +76,13 @@ def stage_table(stages: Iterable[StageProfile]) -> str:
     """
     header = ("stage", "blocks", "output", "params", "mult-adds")
     rows = [
-        (s.stage, str(s.blocks) if s.blocks else "-", " x ".join(map(str, s.output_shape)),
-         f"{s.parameters:,}", format_count(s.macs))
+        (
+            s.stage,
+            str(s.blocks) if s.blocks else "-",
+            " x ".join(map(str, s.output_shape)),
+            f"{s.parameters:,}",
+            format_count(s.macs),
+        )
         for s in stages
     ]
     return format_table(header, rows)
