@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import reslearn
-from reslearn.models import list_models, profile_model, profile_stages
+from reslearn.models import list_models, profile_model
 from reslearn.report import model_table, stage_table
 
 
@@ -53,23 +53,13 @@ def _paragraph(text: str) -> str:
 def _cmd_models(args: argparse.Namespace) -> int:
     names = args.names or list_models(args.family)
     options = dict(args.set)
-    profiles = [profile_model(n, input_size=args.input_size, **options) for n in names]
-    stages = [
-        profile_stages(n, input_size=args.input_size, **options) if args.stages else []
-        for n in names
+    profiles = [
+        profile_model(n, input_size=args.input_size, stages=args.stages, **options) for n in names
     ]
     if args.json:
-        entries = [p.as_dict() for p in profiles]
-        if args.stages:
-            for entry, rows in zip(entries, stages):
-                entry["stages"] = [r.as_dict() for r in rows]
-        print(json.dumps(entries, indent=2))
+        print(json.dumps([p.as_dict() for p in profiles], indent=2))
     elif args.stages:
-        print(
-            "\n\n".join(
-                f"{model_table([p])}\n\n{stage_table(rows)}" for p, rows in zip(profiles, stages)
-            )
-        )
+        print("\n\n".join(f"{model_table([p])}\n\n{stage_table(p.stages)}" for p in profiles))
     else:
         print(model_table(profiles))
     return 0

@@ -76,9 +76,8 @@ def test_count_macs_on_a_real_model_equals_meta() -> None:
 
 @pytest.mark.parametrize("name,size", [("resnet20", 32), ("resnet50", 224), ("plain34", 224)])
 def test_stages_add_up_and_follow_table_1(name: str, size: int) -> None:
-    from reslearn.models import profile_stages
-
-    whole, stages = profile_model(name), profile_stages(name)
+    whole = profile_model(name, stages=True)
+    stages = whole.stages
     assert sum(s.parameters for s in stages) == whole.parameters
     assert sum(s.macs for s in stages) == whole.macs
     maps = [s.output_shape[1] for s in stages if s.stage.startswith("layer")]

@@ -8,7 +8,6 @@ from reslearn.models.complexity import (
     count_macs,
     count_parameters,
     profile_model,
-    profile_stages,
     stage_profiles,
 )
 from reslearn.models.registry import (
@@ -39,7 +38,6 @@ __all__ = [
     "list_models",
     "model_info",
     "profile_model",
-    "profile_stages",
     "register_model",
     "stage_profiles",
 ]

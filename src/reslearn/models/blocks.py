@@ -153,11 +153,11 @@ class Bottleneck(_Block):
         stride: int = 1,
         *,
         shortcut: str | None = "B",
-        stride_in_1x1: bool | None = True,
+        stride_in_1x1: bool | None = None,
     ) -> None:
         super().__init__()
-        stride_in_1x1 = True if stride_in_1x1 is None else stride_in_1x1
-        stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        on_1x1 = stride_in_1x1 is None or stride_in_1x1  # None: the paper's layout
+        stride_1x1, stride_3x3 = (stride, 1) if on_1x1 else (1, stride)
         out_planes = planes * self.expansion
         self.conv1 = conv1x1(in_planes, planes, stride_1x1)
         self.bn1 = nn.BatchNorm2d(planes)

@@ -99,7 +99,7 @@ def stage_profiles(model: ResNet, input_shape: tuple[int, ...]) -> list[StagePro
 
 @dataclass(frozen=True)
 class ModelProfile:
-    """One row of the model table."""
+    """One row of the model table, and optionally the model stage by stage."""
 
     name: str
     family: str
@@ -110,23 +110,28 @@ class ModelProfile:
     parameters: int
     macs: int
     input_size: int
+    stages: tuple[StageProfile, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """The profile as a JSON-ready dict."""
-        return asdict(self)
+        """The profile as a JSON-ready dict (without ``stages`` when none were measured)."""
+        entry = asdict(self)
+        if not self.stages:
+            del entry["stages"]
+        return entry
 
 
-def _meta_model(name: str, input_size: int | None, options: dict) -> tuple[ResNet, int]:
-    """``name`` built on the meta device (no memory, no compute) and its input size."""
+def profile_model(
+    name: str, input_size: int | None = None, *, stages: bool = False, **options: Any
+) -> ModelProfile:
+    """Measure ``name`` (built with ``options``) at ``input_size`` (default: its native size).
+
+    The model is built on the meta device: no memory, no compute, the whole zoo in a second.
+    With ``stages=True`` the profile also holds the stage-by-stage breakdown.
+    """
+    info = model_info(name)
     with torch.device("meta"):
         model = create_model(name, **options)
-    return model, model_info(name).input_size if input_size is None else input_size
-
-
-def profile_model(name: str, input_size: int | None = None, **options: Any) -> ModelProfile:
-    """Measure ``name`` (built with ``options``) at ``input_size`` (default: its native size)."""
-    model, size = _meta_model(name, input_size, options)
-    info = model_info(name)
+    shape = (model.in_channels, *(2 * [info.input_size if input_size is None else input_size]))
     if info.block == "bottleneck":
         layout = "v1" if options.get("stride_in_1x1", True) else "v1.5"
     else:
@@ -139,12 +144,7 @@ def profile_model(name: str, input_size: int | None = None, **options: Any) -> M
         shortcut=model.shortcut or "none",
         layout=layout,
         parameters=count_parameters(model),
-        macs=count_macs(model, (model.in_channels, size, size)),
-        input_size=size,
+        macs=count_macs(model, shape),
+        input_size=shape[-1],
+        stages=tuple(stage_profiles(model, shape)) if stages else (),
     )
-
-
-def profile_stages(name: str, input_size: int | None = None, **options: Any) -> list[StageProfile]:
-    """Measure ``name`` stage by stage at ``input_size`` (default: its native size)."""
-    model, size = _meta_model(name, input_size, options)
-    return stage_profiles(model, (model.in_channels, size, size))

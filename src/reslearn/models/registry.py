@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reslearn.models.blocks import BasicBlock, Bottleneck
 from reslearn.models.resnet import IMAGENET_STAGES, ResNet, cifar_resnet, imagenet_resnet
 
 #: Keyword options ``create_model`` knows; unknown ones are an error, not ignored. The builders
@@ -37,37 +38,29 @@ def register_model(info: ModelInfo) -> None:
     _REGISTRY[info.name] = info
 
 
+# family, builder, native input size, residual depths, depths that also get a plain control
+_ZOO = (
+    ("cifar", cifar_resnet, 32, (20, 32, 44, 56, 110, 1202), (20, 32, 44, 56, 110)),
+    ("imagenet", imagenet_resnet, 224, tuple(IMAGENET_STAGES), (18, 34)),
+)
+
+
 def _register_zoo() -> None:
-    for depth in (20, 32, 44, 56, 110, 1202):
-        for plain in (False, True):
-            if plain and depth == 1202:
-                continue  # the paper trains no plain-1202
-            register_model(
-                ModelInfo(
-                    name=f"{'plain' if plain else 'resnet'}{depth}",
-                    family="cifar",
-                    depth=depth,
-                    block="basic",
-                    plain=plain,
-                    input_size=32,
-                    builder=functools.partial(cifar_resnet, depth, plain=plain),
+    for family, builder, input_size, depths, plain_depths in _ZOO:
+        for depth in depths:
+            block = IMAGENET_STAGES[depth][0] if family == "imagenet" else BasicBlock
+            for plain in (False, True) if depth in plain_depths else (False,):
+                register_model(
+                    ModelInfo(
+                        name=f"{'plain' if plain else 'resnet'}{depth}",
+                        family=family,
+                        depth=depth,
+                        block="bottleneck" if block is Bottleneck else "basic",
+                        plain=plain,
+                        input_size=input_size,
+                        builder=functools.partial(builder, depth, plain=plain),
+                    )
                 )
-            )
-    for depth, (block, _) in IMAGENET_STAGES.items():
-        for plain in (False, True):
-            if plain and depth not in (18, 34):
-                continue  # the paper's plain baselines are 18 and 34 layers deep
-            register_model(
-                ModelInfo(
-                    name=f"{'plain' if plain else 'resnet'}{depth}",
-                    family="imagenet",
-                    depth=depth,
-                    block=block.__name__.lower().replace("block", ""),
-                    plain=plain,
-                    input_size=224,
-                    builder=functools.partial(imagenet_resnet, depth, plain=plain),
-                )
-            )
 
 
 _register_zoo()

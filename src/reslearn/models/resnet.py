@@ -62,7 +62,8 @@ class ResNet(nn.Module):
         num_classes: outputs of the final linear layer.
         in_channels: channels of the input image (3 for RGB, 1 for grey-scale).
         shortcut: ``"A"``, ``"B"``, ``"C"``, or ``None`` for a plain network.
-        stride_in_1x1: bottleneck only; where a downsampling block puts its stride.
+        stride_in_1x1: bottleneck only; where a downsampling block puts its stride (``None``:
+            on the first 1x1 conv, as in the paper).
         zero_init_residual: start each residual branch's last BN at zero, so that every
             residual block is the identity at initialisation.
     """
@@ -233,8 +234,6 @@ def imagenet_resnet(
             f"got {depth!r}"
         )
     block, layers = IMAGENET_STAGES[depth]
-    if block is Bottleneck and stride_in_1x1 is None:
-        stride_in_1x1 = True
     return ResNet(
         block,
         layers,

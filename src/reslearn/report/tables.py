@@ -15,20 +15,16 @@ def format_count(n: int) -> str:
     return str(n)
 
 
+def _looks_numeric(cell: str) -> bool:
+    """'269,722', '3.86 G', '64 x 56 x 56' and '-' (no value) align right."""
+    return cell == "-" or cell.split(" ")[0].replace(",", "").replace(".", "").isdigit()
+
+
 def format_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Columns padded to their widest cell; text left-aligned, numbers right-aligned."""
     rows = [list(map(str, r)) for r in rows]
     widths = [max(len(c) for c in col) for col in zip(header, *rows)]
-    numeric = (
-        [
-            all(
-                c == "-" or c.replace(",", "").replace(".", "").split(" ")[0].isdigit() for c in col
-            )
-            for col in zip(*rows)
-        ]
-        if rows
-        else [False] * len(header)
-    )
+    numeric = [all(map(_looks_numeric, col)) for col in zip(*rows)] or [False] * len(header)
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
