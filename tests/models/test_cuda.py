@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import reslearn
-from reslearn.models import BasicBlock, Bottleneck, model_info
+from reslearn.models import model_info
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -30,8 +30,7 @@ def _no_tf32():
 
 
 def pieces(model):
-    blocks = [m for m in model.modules() if isinstance(m, (BasicBlock, Bottleneck))]
-    return [model.forward_stem, *blocks, model.forward_head]
+    return [model.forward_stem, *model.blocks(), model.forward_head]
 
 
 @pytest.mark.parametrize("name", reslearn.list_models())

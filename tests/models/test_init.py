@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from reslearn.models import BasicBlock, Bottleneck, create_model
+from reslearn.models import create_model
 
 
 def test_he_init_std_matches_fan_out() -> None:
@@ -29,9 +29,9 @@ def test_zero_init_residual_makes_identity_blocks() -> None:
     x = torch.randn(2, 16, 32, 32).relu()
     with torch.no_grad():
         assert torch.allclose(block(x), x)
-    for m in model.modules():
-        if isinstance(m, (BasicBlock, Bottleneck)):
-            assert torch.count_nonzero(m.last_bn.weight) == 0
+    assert len(model.blocks()) == 9
+    for block in model.blocks():
+        assert torch.count_nonzero(block.last_bn.weight) == 0
 
 
 def test_zero_init_residual_on_bottleneck_zeroes_bn3_only() -> None:

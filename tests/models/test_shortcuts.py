@@ -3,11 +3,7 @@
 import pytest
 import torch
 
-from reslearn.models import BasicBlock, Bottleneck, ZeroPadShortcut, count_parameters, create_model
-
-
-def blocks(model):
-    return [m for m in model.modules() if isinstance(m, (BasicBlock, Bottleneck))]
+from reslearn.models import ZeroPadShortcut, count_parameters, create_model
 
 
 def reshaping(block) -> bool:
@@ -24,7 +20,7 @@ def test_option_a_adds_no_parameters(name: str) -> None:
     residual = create_model(name, shortcut="A")
     plain = create_model(name.replace("resnet", "plain"))
     assert count_parameters(residual) == count_parameters(plain)
-    for block in blocks(residual):
+    for block in residual.blocks():
         if reshaping(block):
             assert isinstance(block.downsample, ZeroPadShortcut)
         else:
@@ -34,9 +30,9 @@ def test_option_a_adds_no_parameters(name: str) -> None:
 @pytest.mark.parametrize("name", ["resnet20", "resnet18", "resnet50"])
 def test_option_b_projects_only_where_shapes_change(name: str) -> None:
     model = create_model(name, shortcut="B")
-    projected = [b for b in blocks(model) if b.downsample is not None]
+    projected = [b for b in model.blocks() if b.downsample is not None]
     assert projected and all(reshaping(b) for b in projected)
-    assert all(b.downsample is None for b in blocks(model) if not reshaping(b))
+    assert all(b.downsample is None for b in model.blocks() if not reshaping(b))
     expected = {"resnet20": 2, "resnet18": 3, "resnet50": 4}[name]
     assert len(projected) == expected
 
@@ -44,8 +40,8 @@ def test_option_b_projects_only_where_shapes_change(name: str) -> None:
 @pytest.mark.parametrize("name", ["resnet20", "resnet18", "resnet50"])
 def test_option_c_projects_on_every_block(name: str) -> None:
     c, b = create_model(name, shortcut="C"), create_model(name, shortcut="B")
-    assert all(isinstance(blk.downsample, torch.nn.Sequential) for blk in blocks(c))
-    extra = sum(count_parameters(blk.downsample) for blk in blocks(c) if not reshaping(blk))
+    assert all(isinstance(blk.downsample, torch.nn.Sequential) for blk in c.blocks())
+    extra = sum(count_parameters(blk.downsample) for blk in c.blocks() if not reshaping(blk))
     assert count_parameters(c) == count_parameters(b) + extra > count_parameters(b)
 
 
@@ -80,7 +76,7 @@ def test_plain_block_input_reaches_output_only_through_convs(
     for name, has_shortcut in ((plain_name, False), (residual_name, True)):
         model = create_model(name).eval()
         assert model.is_plain is not has_shortcut
-        for block in blocks(model):
+        for block in model.blocks():
             _cut_conv_branch(block)
             x = torch.randn(2, block.conv1.in_channels, 8, 8).relu()
             perturbed = x + torch.rand_like(x)

@@ -149,9 +149,12 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.zeros_(self.fc.bias)
         if zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, (BasicBlock, Bottleneck)):
-                    nn.init.zeros_(m.last_bn.weight)
+            for block in self.blocks():
+                nn.init.zeros_(block.last_bn.weight)
+
+    def blocks(self) -> list[BasicBlock | Bottleneck]:
+        """Every block, stage by stage, in the order the input goes through them."""
+        return [block for name in self.stage_names for block in getattr(self, name)]
 
     @property
     def is_plain(self) -> bool:
