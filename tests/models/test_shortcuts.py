@@ -27,6 +27,16 @@ def test_option_a_adds_no_parameters(name: str) -> None:
             assert block.downsample is None
 
 
+def test_option_a_on_bottlenecks_pads_without_parameters() -> None:
+    model = create_model("resnet50", shortcut="A")
+    assert isinstance(model.layer1[0].downsample, ZeroPadShortcut)  # 64 -> 256 channels
+    assert all(
+        b.downsample is None or isinstance(b.downsample, ZeroPadShortcut) for b in model.blocks()
+    )
+    assert count_parameters(model) < count_parameters(create_model("resnet50"))
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1000)
+
+
 @pytest.mark.parametrize("name", ["resnet20", "resnet18", "resnet50"])
 def test_option_b_projects_only_where_shapes_change(name: str) -> None:
     model = create_model(name, shortcut="B")
