@@ -156,8 +156,8 @@ class Bottleneck(_Block):
         stride_in_1x1: bool | None = None,
     ) -> None:
         super().__init__()
-        on_1x1 = stride_in_1x1 is None or stride_in_1x1  # None: the paper's layout
-        stride_1x1, stride_3x3 = (stride, 1) if on_1x1 else (1, stride)
+        self.stride_in_1x1 = stride_in_1x1 is None or stride_in_1x1  # None: the paper's layout
+        stride_1x1, stride_3x3 = (stride, 1) if self.stride_in_1x1 else (1, stride)
         out_planes = planes * self.expansion
         self.conv1 = conv1x1(in_planes, planes, stride_1x1)
         self.bn1 = nn.BatchNorm2d(planes)

@@ -131,20 +131,17 @@ def profile_model(
     info = model_info(name)
     with torch.device("meta"):
         model = create_model(name, **options)
-    shape = (model.in_channels, *(2 * [info.input_size if input_size is None else input_size]))
-    if info.block == "bottleneck":
-        layout = "v1" if options.get("stride_in_1x1", True) else "v1.5"
-    else:
-        layout = "-"
+    size = info.input_size if input_size is None else input_size
+    shape = (model.in_channels, size, size)
     return ModelProfile(
         name=name,
         family=info.family,
         depth=info.depth,
         block=info.block,
         shortcut=model.shortcut or "none",
-        layout=layout,
+        layout=model.layout,
         parameters=count_parameters(model),
         macs=count_macs(model, shape),
-        input_size=shape[-1],
+        input_size=size,
         stages=tuple(stage_profiles(model, shape)) if stages else (),
     )

@@ -157,6 +157,14 @@ class ResNet(nn.Module):
         return [block for name in self.stage_names for block in getattr(self, name)]
 
     @property
+    def layout(self) -> str:
+        """Bottleneck layout: v1 (stride on the 1x1 conv), v1.5 (on the 3x3); "-" if basic."""
+        first = self.blocks()[0]
+        if isinstance(first, Bottleneck):
+            return "v1" if first.stride_in_1x1 else "v1.5"
+        return "-"
+
+    @property
     def is_plain(self) -> bool:
         """True when the network has no shortcuts at all (the paper's plain control)."""
         return self.shortcut is None
