@@ -1,0 +1,6 @@
+"""The ``reslearn`` subcommands, one module each; every module has ``register(commands)``."""
+
+from reslearn.commands import models
+
+#: Registered in this order; ``reslearn --help`` lists them the same way.
+COMMANDS = (models,)

@@ -1,0 +1,38 @@
+"""What every ``reslearn`` subcommand shares: a one-line-error parser and help formatting."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import textwrap
+from typing import Any
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """Parse ``KEY=VALUE`` into a typed pair: true/false -> bool, digits -> int, else str."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    lowered = raw.strip().lower()
+    value: Any
+    if lowered in ("true", "yes", "on"):
+        value = True
+    elif lowered in ("false", "no", "off"):
+        value = False
+    elif lowered.lstrip("-").isdigit():
+        value = int(lowered)
+    else:
+        value = raw.strip()
+    return key.strip().replace("-", "_"), value
+
+
+def paragraph(text: str) -> str:
+    """Wrap a help paragraph for formatters that keep the text's own line breaks."""
+    return textwrap.fill(text, width=min(shutil.get_terminal_size().columns, 100) - 2)
