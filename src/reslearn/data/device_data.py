@@ -1,0 +1,115 @@
+"""The training data path on the training device: no DataLoader, no per-image Python.
+
+The whole data set lives on the device as one tensor, normalised once. A batch is a gather of
+rows followed by the paper's augmentation (Sec. 4.2: pad 4 pixels on each side, take a random
+crop of the original size, flip horizontally with probability 1/2), done for the whole batch at
+once with index arithmetic. Random numbers come from a device-side generator seeded by
+(seed, epoch) for the order and (seed, step) for the augmentation, so any step's batch is a pure
+function of the seed and the step: that is what makes resuming exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reslearn.data.normalize import Normalizer
+
+
+def derive_seed(*parts: int | str) -> int:
+    """A 63-bit seed that is a pure function of ``parts`` (stable across runs and machines)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def validation_split(count: int, holdout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) holding out ``holdout`` of ``count`` images, a pure function of seed."""
+    if not 0 <= holdout < count:
+        raise ValueError(
+            f"--val-split must be between 0 and {count - 1} (the training images); got {holdout}"
+        )
+    generator = torch.Generator().manual_seed(derive_seed("val-split", seed))
+    order = torch.randperm(count, generator=generator).numpy()
+    return np.sort(order[holdout:]), np.sort(order[:holdout])
+
+
+def to_device_uint8(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """uint8 (N, H, W, C) numpy images -> uint8 (N, C, H, W) tensor on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+
+
+class DeviceData:
+    """A labelled image set held on the device, normalised once, served in augmented batches."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        normalizer: Normalizer,
+        *,
+        dtype: torch.dtype = torch.float32,
+        pad: int = 4,
+        flip: bool = True,
+    ) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError("DeviceData needs uint8 images of shape (N, C, H, W)")
+        if pad < 0:
+            raise ValueError(f"pad must be >= 0; got {pad}")
+        self.device = images.device
+        self.pad, self.flip = pad, flip
+        self.labels = labels.to(self.device, torch.int64)
+        normalizer = normalizer.to(self.device)
+        # Stored as (N, H + 2 pad, W + 2 pad, C): padded once, with zeros that are the mean
+        # pixel after normalisation, and channels last so a gathered batch is already in the
+        # memory format the network runs in.
+        chunks = [
+            F.pad(normalizer(chunk, dtype), (pad, pad, pad, pad)).permute(0, 2, 3, 1)
+            for chunk in images.split(8192)
+        ]
+        self.padded = torch.cat(chunks).contiguous()
+        self.height, self.width = images.shape[2], images.shape[3]
+        self._rows = torch.arange(self.height, device=self.device)
+        self._cols = torch.arange(self.width, device=self.device)
+        self._generator = torch.Generator(device=self.device)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def permutation(self, seed: int, epoch: int) -> torch.Tensor:
+        """The order of the images in ``epoch``: a pure function of (seed, epoch)."""
+        self._generator.manual_seed(derive_seed("order", seed, epoch))
+        return torch.randperm(len(self), generator=self._generator, device=self.device)
+
+    def batch(
+        self, indices: torch.Tensor, *, augment: bool = True, seed: int = 0, step: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, C, H, W; channels_last memory) and labels for ``indices``.
+
+        With ``augment``, each image gets a random crop of the padded image and a random
+        horizontal flip, drawn from a generator seeded by (seed, step).
+        """
+        count, pad = len(indices), self.pad
+        batch = self.padded.index_select(0, indices)
+        if augment and (pad or self.flip):
+            self._generator.manual_seed(derive_seed("augment", seed, step))
+            offsets = torch.randint(
+                0, 2 * pad + 1, (2, count), generator=self._generator, device=self.device
+            )
+            rows = offsets[0, :, None] + self._rows
+            cols = offsets[1, :, None] + self._cols
+            if self.flip:
+                flips = torch.rand(count, generator=self._generator, device=self.device) < 0.5
+                cols = torch.where(flips[:, None], cols.flip(1), cols)
+            picks = torch.arange(count, device=self.device)[:, None, None]
+            batch = batch[picks, rows[:, :, None], cols[:, None, :]]
+        else:
+            batch = batch[:, pad : pad + self.height, pad : pad + self.width]
+        return batch.permute(0, 3, 1, 2), self.labels.index_select(0, indices)
+
+    def inputs(self) -> torch.Tensor:
+        """All images, un-augmented, as (N, C, H, W) normalised inputs (a view; no copy)."""
+        pad = self.pad
+        return self.padded[:, pad : pad + self.height, pad : pad + self.width].permute(0, 3, 1, 2)

@@ -1,0 +1,48 @@
+"""Training curves in the style of the paper's Fig. 6: training error dashed, test error bold,
+error (%) against iterations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+
+def plot_curves(
+    runs: Sequence[tuple[str, list[dict[str, Any]]]],
+    path: str | Path,
+    *,
+    title: str = "",
+    milestones: Sequence[int] = (),
+) -> None:
+    """Plot one or more runs' metrics records (label, records) into a PNG at ``path``."""
+    figure = Figure(figsize=(6.4, 4.4), dpi=120)
+    axes = figure.add_subplot()
+    top = 0.0
+    for index, (label, records) in enumerate(runs):
+        colour = f"C{index}"
+        train = [(r["step"], 100 * r["train_error"]) for r in records if "train_error" in r]
+        for key, style, name in (
+            ("test_error", "-", "test"),
+            ("val_error", ":", "val"),
+        ):
+            points = [(r["step"], 100 * r[key]) for r in records if r.get(key) is not None]
+            if points:
+                axes.plot(*zip(*points), style, color=colour, linewidth=2, label=f"{label} {name}")
+                top = max(top, max(p[1] for p in points))
+        if train:
+            axes.plot(*zip(*train), "--", color=colour, linewidth=1, label=f"{label} train")
+            top = max(top, max(p[1] for p in train[len(train) // 10 :]))
+    for milestone in milestones:
+        axes.axvline(milestone, color="0.85", linewidth=0.8, zorder=0)
+    axes.set_xlabel("iterations")
+    axes.set_ylabel("error (%)")
+    axes.set_ylim(0, min(100, max(5.0, top * 1.1)))
+    axes.grid(True, linewidth=0.3)
+    axes.legend(fontsize="small")
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path)

@@ -1,0 +1,189 @@
+"""Every setting of a training run, resolved from a recipe and the user's overrides, checked
+before any work starts, and saved as the run's config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reslearn.data.normalize import NORMALIZATIONS
+from reslearn.models import model_info
+from reslearn.train.recipes import SCHEDULES, get_recipe
+
+PRECISIONS = ("bf16", "fp32")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    """A training run's settings. ``None`` means "the recipe's default" until ``resolve``."""
+
+    data: str
+    model: str = "resnet20"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    recipe: str = "paper"
+    iterations: int | None = None
+    epochs: float | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    nesterov: bool | None = None
+    weight_decay: float | None = None
+    label_smoothing: float | None = None
+    schedule: str | None = None
+    milestones: list[int] | None = None
+    lr_gamma: float = 0.1
+    warmup_steps: int | None = None  # onecycle warm-up length
+    low_lr_warmup: bool | None = None  # the paper's lr/10 start for 110+ layers
+    seed: int = 0
+    val_split: int = 0
+    normalization: str = "per-pixel"
+    pad: int = 4
+    flip: bool = True
+    image_size: int | None = None
+    precision: str = "bf16"
+    channels_last: bool = True
+    compile: bool = False
+    device: str = "auto"
+    log_every: int = 100
+    eval_every: int | None = None  # default: once per epoch
+    checkpoint_every: int | None = None  # default: at every evaluation
+    eval_batch_size: int = 1000
+    cache_dir: str | None = None
+    skip_bad_images: bool = False
+    workers: int | None = None
+
+    def resolve(self, train_images: int) -> TrainConfig:
+        """A copy with every recipe default filled in for a training set of this size."""
+        recipe = get_recipe(self.recipe)
+        out = dataclasses.replace(self, model_options=dict(self.model_options))
+        for name in ("batch_size", "lr", "momentum", "nesterov", "weight_decay"):
+            if getattr(out, name) is None:
+                setattr(out, name, getattr(recipe, name))
+        if out.label_smoothing is None:
+            out.label_smoothing = recipe.label_smoothing
+        if out.schedule is None:
+            out.schedule = recipe.schedule
+        _check_positive("--batch-size", out.batch_size)
+        if out.batch_size > train_images:
+            raise ValueError(
+                f"--batch-size {out.batch_size} is larger than the {train_images} training images"
+            )
+        steps_per_epoch = train_images // out.batch_size
+        if out.iterations is None:
+            if out.epochs is not None:
+                _check_positive("--epochs", out.epochs)
+                out.iterations = max(1, round(out.epochs * steps_per_epoch))
+            elif recipe.iterations is not None:
+                out.iterations = recipe.iterations
+            else:
+                out.iterations = max(1, round(recipe.epochs * steps_per_epoch))
+        elif out.epochs is not None:
+            raise ValueError("give --iterations or --epochs, not both")
+        _check_positive("--iterations", out.iterations)
+        out.epochs = out.iterations / steps_per_epoch
+        if out.milestones is None:
+            # --iterations N scales the paper's 32k/48k-of-64k milestones proportionally
+            out.milestones = [round(f * out.iterations) for f in recipe.milestone_fractions]
+        if out.warmup_steps is None:
+            out.warmup_steps = round(recipe.warmup_fraction * out.iterations)
+        if out.low_lr_warmup is None:
+            depth = recipe.low_lr_warmup_depth
+            out.low_lr_warmup = depth is not None and model_info(out.model).depth >= depth
+        if out.eval_every is None:
+            out.eval_every = min(steps_per_epoch, out.iterations)
+        if out.checkpoint_every is None:
+            out.checkpoint_every = out.eval_every
+        out.validate()
+        return out
+
+    def validate(self) -> None:
+        """Raise a one-line ValueError for the first invalid setting."""
+        model_info(self.model)
+        get_recipe(self.recipe)
+        _check_choice("--precision", self.precision, PRECISIONS)
+        _check_choice("--device", self.device, DEVICES)
+        _check_choice("--normalization", self.normalization, NORMALIZATIONS)
+        if self.schedule is not None:
+            _check_choice("--schedule", self.schedule, SCHEDULES)
+        for flag, value in (
+            ("--batch-size", self.batch_size),
+            ("--iterations", self.iterations),
+            ("--epochs", self.epochs),
+            ("--log-every", self.log_every),
+            ("--eval-every", self.eval_every),
+            ("--checkpoint-every", self.checkpoint_every),
+            ("--eval-batch-size", self.eval_batch_size),
+            ("--image-size", self.image_size),
+        ):
+            if value is not None:
+                _check_positive(flag, value)
+        if self.lr is not None:
+            _check_positive("--lr", self.lr)
+        for flag, value in (
+            ("--momentum", self.momentum),
+            ("--weight-decay", self.weight_decay),
+            ("--pad", self.pad),
+            ("--val-split", self.val_split),
+            ("--warmup-steps", self.warmup_steps),
+        ):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{flag} must be >= 0; got {value}")
+        if self.momentum is not None and self.momentum >= 1:
+            raise ValueError(f"--momentum must be below 1; got {self.momentum}")
+        if self.label_smoothing is not None and not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
+        if not 0 < self.lr_gamma <= 1:
+            raise ValueError(f"--lr-gamma must be in (0, 1]; got {self.lr_gamma}")
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("--nesterov needs a momentum above 0")
+        if self.milestones is not None:
+            if any(b <= a for a, b in zip(self.milestones, self.milestones[1:])):
+                raise ValueError(f"--milestones must increase; got {self.milestones}")
+            for m in self.milestones:
+                if m <= 0 or (self.iterations is not None and m >= self.iterations):
+                    raise ValueError(
+                        f"milestone {m} is outside the run (1 to {self.iterations} iterations); "
+                        "give milestones inside --iterations"
+                    )
+        if (
+            self.warmup_steps is not None
+            and self.iterations is not None
+            and self.warmup_steps >= self.iterations
+        ):
+            raise ValueError(
+                f"--warmup-steps {self.warmup_steps} must be below --iterations {self.iterations}"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready data."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Settings from ``as_dict`` output; unknown keys are an error, not silently dropped."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config has unknown settings: {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        """The settings saved in a run's config.json."""
+        with open(path) as file:
+            return cls.from_dict(json.load(file)["settings"])
+
+
+def _check_positive(flag: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{flag} must be a positive number; got {value}")
+
+
+def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{flag} must be one of {', '.join(choices)}; got {value!r}")

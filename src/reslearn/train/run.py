@@ -1,0 +1,282 @@
+"""A training run on disk: load the data, build the network, train, and leave behind a run
+folder (config.json, metrics.jsonl, checkpoints/, model.safetensors, curves.png, summary.json)
+that can be resumed exactly."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import reslearn
+from reslearn.data import load_dataset
+from reslearn.data.device_data import DeviceData, to_device_uint8, validation_split
+from reslearn.data.normalize import Normalizer
+from reslearn.models import create_model, model_info
+from reslearn.report.curves import plot_curves
+from reslearn.train.checkpoint import load_latest_checkpoint, save_checkpoint
+from reslearn.train.config import TrainConfig
+from reslearn.train.metrics import MetricsLog, read_metrics
+from reslearn.train.trainer import EvalSet, LoopHooks, Trainer
+from reslearn.weights import save_weights
+
+CONFIG, METRICS, WEIGHTS, CURVES, SUMMARY, SPLIT = (
+    "config.json",
+    "metrics.jsonl",
+    "model.safetensors",
+    "curves.png",
+    "summary.json",
+    "split.json",
+)
+
+
+@dataclass
+class RunResult:
+    """Where a finished run is and how it ended."""
+
+    run_dir: Path
+    config: TrainConfig
+    final: dict[str, Any]
+    wall_time_s: float
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else the CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def default_run_dir(config: TrainConfig, data_name: str) -> Path:
+    """``runs/<model>-<data>-<recipe>-<time>``: a new folder for every run."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.model}-{data_name}-{config.recipe}-{stamp}"
+
+
+def check_run_dir(path: Path, *, overwrite: bool) -> None:
+    """Refuse to reuse a non-empty folder unless ``overwrite`` (resume is a separate path)."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} is a file; give a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise ValueError(
+            f"output folder {path} exists; pass --resume {path} to continue it "
+            "or --overwrite to replace it"
+        )
+
+
+def _git_revision() -> str | None:
+    source = Path(reslearn.__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _environment(device: torch.device) -> dict[str, Any]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {
+        "reslearn": reslearn.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "git_revision": _git_revision(),
+        "device": str(device),
+        "device_name": name or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "command": sys.argv,
+    }
+
+
+def _prepare(config: TrainConfig, device: torch.device, progress: bool):
+    """Data, split, normaliser and eval sets for ``config`` (resolved on the data's size)."""
+    info = model_info(config.model)
+    dataset = load_dataset(
+        config.data,
+        image_size=config.image_size,
+        fallback_size=info.input_size,
+        cache_dir=config.cache_dir,
+        skip_bad_images=config.skip_bad_images,
+        workers=config.workers,
+        progress=progress,
+    )
+    images, labels = dataset.train.images, dataset.train.labels
+    splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    val_indices = None
+    if config.val_split:
+        keep, val_indices = validation_split(len(labels), config.val_split, config.seed)
+        splits["val"] = (images[val_indices], labels[val_indices])
+        images, labels = images[keep], labels[keep]
+    if dataset.test is not None:
+        splits["test"] = (dataset.test.images, dataset.test.labels)
+    if not splits:
+        raise ValueError(
+            f"{config.data} has no test split; hold out validation images with --val-split N"
+        )
+    resolved = config.resolve(len(labels))
+    dtype = torch.bfloat16 if resolved.precision == "bf16" else torch.float32
+    train_u8 = to_device_uint8(images, device)
+    normalizer = Normalizer.fit(train_u8, resolved.normalization)
+    train = DeviceData(
+        train_u8,
+        torch.from_numpy(labels),
+        normalizer,
+        dtype=dtype,
+        pad=resolved.pad,
+        flip=resolved.flip,
+    )
+    eval_sets = {}
+    for name, (x, y) in splits.items():
+        held = DeviceData(
+            to_device_uint8(x, device),
+            torch.from_numpy(y),
+            normalizer,
+            dtype=dtype,
+            pad=0,
+            flip=False,
+        )
+        eval_sets[name] = EvalSet(held.inputs(), held.labels)
+    return dataset, resolved, train, eval_sets, normalizer, val_indices
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path | None = None,
+    *,
+    resume: str | Path | None = None,
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> RunResult:
+    """Train ``config`` into a run folder (new, overwritten, or resumed from its checkpoint)."""
+    started = time.perf_counter()
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / CONFIG).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a reslearn run folder (no {CONFIG})")
+        config = TrainConfig.load(run_dir / CONFIG)
+    else:
+        config.validate()
+        if out is not None:
+            check_run_dir(Path(out), overwrite=overwrite)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    dataset, resolved, train_data, eval_sets, normalizer, val_indices = _prepare(
+        config, device, progress=not quiet
+    )
+    if resume is None:
+        run_dir = Path(out) if out is not None else default_run_dir(config, dataset.name)
+        check_run_dir(run_dir, overwrite=overwrite)
+        if run_dir.is_dir() and overwrite:
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    classes = dataset.train.classes
+    channels = dataset.train.images.shape[-1]
+    torch.manual_seed(resolved.seed)
+    model = create_model(
+        resolved.model, num_classes=len(classes), in_channels=channels, **resolved.model_options
+    ).to(device)
+    trainer = Trainer(resolved, model, train_data, eval_sets)
+
+    start, truncate_to, elapsed_before = 0, None, 0.0
+    if resume is not None:
+        path, state = load_latest_checkpoint(run_dir / "checkpoints", map_location=device)
+        trainer.load_state_dict(state)
+        start, truncate_to = state["step"], state["metrics_bytes"]
+        elapsed_before = state.get("elapsed_s", 0.0)
+        if not quiet:
+            print(f"resuming {run_dir} from {path.name} (step {start})", file=sys.stderr)
+    else:
+        settings = config.as_dict()
+        record = {
+            "settings": settings,
+            "resolved": resolved.as_dict(),
+            "data": {
+                "name": dataset.name,
+                "source": dataset.source,
+                "classes": classes,
+                "train_images": len(train_data),
+                "eval_images": {k: len(v.labels) for k, v in eval_sets.items()},
+                "image_size": list(dataset.train.images.shape[1:3]),
+                "channels": channels,
+                "skipped_images": dataset.skipped,
+            },
+            "environment": _environment(device),
+        }
+        (run_dir / CONFIG).write_text(json.dumps(record, indent=2) + "\n")
+        if val_indices is not None:
+            (run_dir / SPLIT).write_text(
+                json.dumps({"seed": config.seed, "val_indices": val_indices.tolist()})
+            )
+
+    log = MetricsLog(run_dir / METRICS, truncate_to=truncate_to)
+    loop_started = time.perf_counter()
+
+    def checkpoint(step: int) -> str:
+        state = trainer.state_dict()
+        state.update(
+            step=step,
+            metrics_bytes=log.tell(),
+            elapsed_s=elapsed_before + time.perf_counter() - loop_started,
+        )
+        return str(save_checkpoint(run_dir / "checkpoints", state))
+
+    hooks = LoopHooks(log=log.write, checkpoint=checkpoint, progress=not quiet, print_logs=quiet)
+    try:
+        final = trainer.fit(start, hooks)
+    finally:
+        log.close()
+        _plot(run_dir, resolved)
+    wall = elapsed_before + time.perf_counter() - loop_started
+    save_weights(
+        run_dir / WEIGHTS,
+        model,
+        classes=classes,
+        normalizer=normalizer,
+        image_size=tuple(dataset.train.images.shape[1:3]),
+        extra={
+            "data": dataset.name,
+            "recipe": resolved.recipe,
+            "iterations": str(resolved.iterations),
+        },
+    )
+    summary = {
+        "model": resolved.model,
+        "data": dataset.name,
+        "recipe": resolved.recipe,
+        "iterations": resolved.iterations,
+        "epochs": resolved.epochs,
+        "train_seconds": round(wall, 1),
+        "total_seconds": round(time.perf_counter() - started, 1),
+        **{k: v for k, v in final.items() if k != "step"},
+    }
+    (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    return RunResult(run_dir, resolved, final, wall)
+
+
+def _plot(run_dir: Path, config: TrainConfig) -> None:
+    """Redraw curves.png from metrics.jsonl (also after an interrupted run)."""
+    path = run_dir / METRICS
+    records = read_metrics(path) if path.exists() else []
+    if records:
+        plot_curves(
+            [(config.model, records)],
+            run_dir / CURVES,
+            title=f"{config.model}, {config.recipe} recipe",
+            milestones=config.milestones or (),
+        )

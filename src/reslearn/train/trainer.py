@@ -1,0 +1,346 @@
+"""The training step and loop: SGD on batches from the on-device data path, with periodic
+logging, evaluation and checkpoints, graceful stops and exact resumption."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from reslearn.data.device_data import DeviceData
+from reslearn.evaluate import evaluate
+from reslearn.models import ResNet
+from reslearn.train.checkpoint import rng_state, set_rng_state
+from reslearn.train.config import TrainConfig
+from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
+
+#: Batches over which the training error must average below 80% to end the paper's warm-up.
+_WARMUP_WINDOW = 20
+
+
+class TrainingStopped(Exception):
+    """A run ended early; ``checkpoint`` is the file to resume from (None if there is none)."""
+
+    def __init__(self, message: str, *, step: int, checkpoint: str | None, exit_code: int) -> None:
+        super().__init__(message)
+        self.step, self.checkpoint, self.exit_code = step, checkpoint, exit_code
+
+
+@dataclass
+class EvalSet:
+    """Normalised inputs and labels of one evaluation split, on the training device."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+
+
+@dataclass
+class LoopHooks:
+    """What the loop reports to and asks of its caller (the run: logs, checkpoints)."""
+
+    log: Callable[[dict[str, Any]], None] = lambda record: None
+    checkpoint: Callable[[int], str | None] = lambda step: None
+    progress: bool = True
+    print_logs: bool = False
+    stop_signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+    _stop: list[int] = field(default_factory=list)
+
+
+class Trainer:
+    """One network, its optimizer and its training data on one device.
+
+    ``train_step(step)`` is the whole hot path: gather and augment a batch on the device, a
+    forward and backward pass under bf16 autocast (unless ``precision == "fp32"``), an SGD step.
+    The batch of any step is a pure function of (seed, step), so the loop can start anywhere.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: ResNet,
+        data: DeviceData,
+        eval_sets: dict[str, EvalSet] | None = None,
+    ) -> None:
+        self.config, self.model, self.data = config, model, data
+        self.eval_sets = eval_sets or {}
+        self.device = data.device
+        self.num_classes = model.num_classes
+        self.steps_per_epoch = len(data) // config.batch_size
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(model) if config.compile else model
+        self.optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            nesterov=config.nesterov,
+        )
+        self.autocast_dtype = torch.bfloat16 if config.precision == "bf16" else None
+        self.warmup_active = bool(config.low_lr_warmup)
+        self.warmup_errors: list[float] = []
+        self.warmup_ended_at: int | None = None
+        self._order_epoch = -1
+        self._order = torch.empty(0)
+
+    # -- the hot path -------------------------------------------------------------------------
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate used for ``step`` (0-based)."""
+        c = self.config
+        lr = learning_rate(
+            step,
+            base_lr=c.lr,
+            schedule=c.schedule,
+            iterations=c.iterations,
+            milestones=tuple(c.milestones),
+            gamma=c.lr_gamma,
+            warmup_steps=c.warmup_steps,
+        )
+        return lr * LOW_LR_WARMUP_FACTOR if self.warmup_active else lr
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The augmented training batch of ``step``."""
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._order_epoch:
+            self._order = self.data.permutation(self.config.seed, epoch)
+            self._order_epoch = epoch
+        size = self.config.batch_size
+        indices = self._order[position * size : (position + 1) * size]
+        images, labels = self.data.batch(indices, seed=self.config.seed, step=step)
+        if not self.config.channels_last:
+            images = images.contiguous()
+        return images, labels
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step; returns the batch's mean loss and its number of wrong predictions."""
+        images, labels = self.batch(step)
+        lr = self.lr_at(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        with self._autocast():
+            logits = self.forward(images)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        wrong = (logits.detach().argmax(1) != labels).sum()
+        if self.warmup_active:
+            self._update_warmup(step, wrong.item() / len(labels))
+        return loss.detach(), wrong
+
+    def _update_warmup(self, step: int, error: float) -> None:
+        self.warmup_errors = (self.warmup_errors + [error])[-_WARMUP_WINDOW:]
+        full = len(self.warmup_errors) == _WARMUP_WINDOW
+        if full and sum(self.warmup_errors) / _WARMUP_WINDOW < LOW_LR_WARMUP_ERROR:
+            self.warmup_active, self.warmup_ended_at = False, step + 1
+
+    # -- evaluation and state -----------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, Any]:
+        """Error and loss on every evaluation split, as ``{"test_error": ..., ...}``."""
+        record: dict[str, Any] = {}
+        for name, split in self.eval_sets.items():
+            result = evaluate(
+                self.forward,
+                split.inputs,
+                split.labels,
+                num_classes=self.num_classes,
+                batch_size=self.config.eval_batch_size,
+                precision=self.config.precision,
+                channels_last=self.config.channels_last,
+            )
+            record[f"{name}_error"] = result.top1_error
+            record[f"{name}_top5_error"] = result.top5_error
+            record[f"{name}_loss"] = result.loss
+        self.model.train()
+        return record
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (the step is added by the caller)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": {
+                "warmup_active": self.warmup_active,
+                "warmup_errors": list(self.warmup_errors),
+                "warmup_ended_at": self.warmup_ended_at,
+            },
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        schedule = state["schedule"]
+        self.warmup_active = schedule["warmup_active"]
+        self.warmup_errors = list(schedule["warmup_errors"])
+        self.warmup_ended_at = schedule["warmup_ended_at"]
+        set_rng_state(state["rng"])
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def fit(self, start: int, hooks: LoopHooks) -> dict[str, Any]:
+        """Train from step ``start`` to the end; returns the last evaluation record.
+
+        Raises TrainingStopped on SIGINT/SIGTERM (after a checkpoint) and on a non-finite loss
+        (without writing the bad weights).
+        """
+        c = self.config
+        total = c.iterations
+        if start >= total:  # a finished run resumed again: nothing to train, report the end
+            return {
+                "step": total,
+                "epoch": round(total / self.steps_per_epoch, 4),
+                **self.evaluate(),
+            }
+        # On the CPU a finiteness check per step is free; on a GPU it would stall the queue,
+        # so there it happens at each log and checkpoint, naming the window it happened in.
+        check_every = 1 if self.device.type == "cpu" else c.log_every
+        last_eval: dict[str, Any] = {}
+        window_loss = torch.zeros((), device=self.device)
+        window_wrong = torch.zeros((), dtype=torch.int64, device=self.device)
+        nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
+        window_start, window_steps, checked_upto, last_saved = time.perf_counter(), 0, start, None
+        bar = tqdm(
+            total=total,
+            initial=start,
+            unit="it",
+            desc=c.model,
+            disable=not hooks.progress,
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+        with bar, _catch_signals(hooks):
+            for step in range(start, total):
+                loss, wrong = self.train_step(step)
+                done = step + 1
+                window_loss += loss
+                window_wrong += wrong
+                nonfinite |= ~torch.isfinite(loss)
+                window_steps += 1
+                bar.update(1)
+                boundary = {
+                    "log": done % c.log_every == 0 or done == total,
+                    "eval": done % c.eval_every == 0 or done == total,
+                    "checkpoint": done % c.checkpoint_every == 0 or done == total,
+                }
+                if done % check_every == 0 or any(boundary.values()) or hooks._stop:
+                    if bool(nonfinite):
+                        where = (
+                            f"step {done}"
+                            if done - checked_upto == 1
+                            else (f"between steps {checked_upto + 1} and {done}")
+                        )
+                        raise TrainingStopped(
+                            f"the training loss became non-finite at {where} "
+                            f"(lr {self.lr_at(step):g}); the weights were not saved; "
+                            f"try a lower --lr or --precision fp32",
+                            step=done,
+                            checkpoint=last_saved,
+                            exit_code=1,
+                        )
+                    checked_upto = done
+                if boundary["log"]:
+                    elapsed = time.perf_counter() - window_start
+                    record = {
+                        "step": done,
+                        "epoch": round(done / self.steps_per_epoch, 4),
+                        "lr": self.lr_at(step),
+                        "train_loss": window_loss.item() / window_steps,
+                        "train_error": window_wrong.item() / (window_steps * c.batch_size),
+                        "images_per_s": window_steps * c.batch_size / elapsed,
+                    }
+                    hooks.log(record)
+                    bar.set_postfix(
+                        loss=f"{record['train_loss']:.3f}",
+                        err=f"{100 * record['train_error']:.1f}%",
+                        img_s=f"{record['images_per_s']:.0f}",
+                        refresh=False,
+                    )
+                    if hooks.print_logs:
+                        print(_log_line(record, total), flush=True)
+                    window_loss.zero_()
+                    window_wrong.zero_()
+                    window_steps = 0
+                if boundary["eval"] and self.eval_sets:
+                    last_eval = {"step": done, "epoch": round(done / self.steps_per_epoch, 4)}
+                    last_eval.update(self.evaluate())
+                    hooks.log(last_eval)
+                    if hooks.print_logs:
+                        print(_log_line(last_eval, total), flush=True)
+                    bar.set_postfix(
+                        **{
+                            k.replace("_error", ""): f"{100 * v:.2f}%"
+                            for k, v in last_eval.items()
+                            if k.endswith("_error") and "top5" not in k
+                        },
+                        refresh=False,
+                    )
+                if boundary["checkpoint"] or hooks._stop:
+                    last_saved = hooks.checkpoint(done)
+                if boundary["log"] or boundary["eval"]:
+                    window_start = time.perf_counter()
+                if hooks._stop:
+                    name = signal.Signals(hooks._stop[0]).name
+                    raise TrainingStopped(
+                        f"stopped by {name} after step {done} of {total}",
+                        step=done,
+                        checkpoint=last_saved,
+                        exit_code=128 + hooks._stop[0],
+                    )
+        return last_eval
+
+
+@contextlib.contextmanager
+def _catch_signals(hooks: LoopHooks) -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into a request to stop after the current step."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if hooks._stop:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        hooks._stop.append(signum)
+
+    for signum in hooks.stop_signals:
+        previous[signum] = signal.signal(signum, request_stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _log_line(record: dict[str, Any], total: int) -> str:
+    parts = [f"step {record['step']}/{total}", f"epoch {record['epoch']:.2f}"]
+    for key, value in record.items():
+        if key in ("step", "epoch"):
+            continue
+        if key.endswith("error"):
+            parts.append(f"{key} {100 * value:.2f}%")
+        elif key == "images_per_s":
+            parts.append(f"{value:.0f} img/s")
+        elif isinstance(value, float) and math.isfinite(value):
+            parts.append(f"{key} {value:.4g}")
+    return "  ".join(parts)
