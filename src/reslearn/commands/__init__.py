@@ -1,6 +1,6 @@
 """The ``reslearn`` subcommands, one module each; every module has ``register(commands)``."""
 
-from reslearn.commands import models
+from reslearn.commands import models, train
 
 #: Registered in this order; ``reslearn --help`` lists them the same way.
-COMMANDS = (models,)
+COMMANDS = (train, models)

@@ -1,0 +1,202 @@
+"""``reslearn train``: train a network on a data set with a recipe; resumable."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from reslearn.commands.common import paragraph, parse_option
+from reslearn.train import RECIPES, TrainConfig, TrainingStopped, train
+from reslearn.train.config import DEVICES, PRECISIONS
+from reslearn.train.recipes import SCHEDULES
+
+#: Flags that still make sense when resuming (everything else comes from the run's config).
+_RESUME_FLAGS = {"resume", "quiet", "func", "command"}
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part.replace("_", "")) for part in text.replace(" ", ",").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers like 32000,48000; got {text!r}"
+        ) from None
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    settings = {
+        name: getattr(args, name)
+        for name in TrainConfig.__dataclass_fields__
+        if name not in ("data", "model_options") and getattr(args, name, None) is not None
+    }
+    return TrainConfig(data=args.data, model_options=dict(args.set or []), **settings)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or resume) and print where the results are."""
+    if args.resume is not None:
+        given = sorted(
+            f"--{k.replace('_', '-')}"
+            for k, v in vars(args).items()
+            if k not in _RESUME_FLAGS and v not in (None, False, [])
+        )
+        if given:
+            raise ValueError(
+                f"--resume continues a run with its saved settings; drop {', '.join(given)}"
+            )
+        config = None
+    else:
+        if args.data is None:
+            raise ValueError("--data is required (a folder, cifar10, cifar100 or fashion-mnist)")
+        config = _config_from_args(args)
+    try:
+        result = train(
+            config,  # type: ignore[arg-type]  # None only with resume, which reads the config
+            args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+        )
+    except TrainingStopped as stop:
+        print(f"reslearn train: {stop}", file=sys.stderr)
+        if stop.checkpoint:
+            run_dir = stop.checkpoint.rsplit("/checkpoints/", 1)[0]
+            print(f"  last checkpoint: {stop.checkpoint}", file=sys.stderr)
+            if stop.exit_code != 1:
+                print(f"  resume with:     reslearn train --resume {run_dir}", file=sys.stderr)
+        return stop.exit_code
+    c, final = result.config, result.final
+    errors = ", ".join(
+        f"{key[:-6]} error {100 * value:.2f}%"
+        for key, value in final.items()
+        if key.endswith("_error") and "top5" not in key
+    )
+    minutes, seconds = divmod(round(result.wall_time_s), 60)
+    print(
+        f"{c.model}: {errors} after {c.iterations:,} iterations ({c.epochs:.1f} epochs, "
+        f"{c.recipe} recipe) in {minutes}m{seconds:02d}s\n"
+        f"run folder: {result.run_dir}  (model.safetensors, metrics.jsonl, curves.png)"
+    )
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    recipes = "; ".join(f"'{r.name}': {r.summary}" for r in RECIPES.values())
+    parser = commands.add_parser(
+        "train",
+        help="train a network on CIFAR-10/100, Fashion-MNIST or an image folder",
+        description=paragraph(
+            "Train a network with a recipe. The whole data set is decoded once (cached), held "
+            "on the training device and augmented there batch by batch (pad 4, random crop, "
+            "horizontal flip), with bf16 autocast and channels_last by default. The run folder "
+            "gets config.json, metrics.jsonl, checkpoints/ (the newest two), model.safetensors "
+            "and curves.png. Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; "
+            f"--resume continues bit for bit. Recipes: {recipes}. Any recipe setting can be "
+            "overridden by its flag."
+        ),
+        epilog="data (--data):\n"
+        "  cifar10 | cifar100 | fashion-mnist   named sets (cached; downloaded when online)\n"
+        "  PATH/cifar-10-batches-py             the official CIFAR python format\n"
+        "  PATH                                 train/<class>/* and test/<class>/* images\n"
+        "  PATH                                 Fashion-MNIST's IDX files (.gz or not)\n"
+        "\nexamples:\n"
+        "  reslearn train --data cifar10 --model resnet20                paper recipe, 64k it\n"
+        "  reslearn train --data cifar10 --model resnet20 --recipe fast  30 epochs\n"
+        "  reslearn train --data cifar10 --model resnet110 --val-split 5000 --out runs/r110\n"
+        "  reslearn train --data cifar10 --iterations 8000     paper milestones scaled to 8k\n"
+        "  reslearn train --resume runs/r110                   continue after Ctrl-C\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = parser.add_argument_group("what to train")
+    what.add_argument("--data", metavar="SPEC", help="the data set (see below)")
+    what.add_argument("--model", metavar="NAME", help="a model from 'reslearn models' (resnet20)")
+    what.add_argument(
+        "--set",
+        action="append",
+        type=parse_option,
+        metavar="KEY=VALUE",
+        help="a model option, e.g. shortcut=B or zero_init_residual=true; repeatable",
+    )
+    what.add_argument(
+        "--recipe", choices=list(RECIPES), help="the schedule and its defaults (paper)"
+    )
+    where = parser.add_argument_group("run folder")
+    where.add_argument("--out", metavar="DIR", help="run folder (runs/<model>-<data>-<time>)")
+    where.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly")
+    where.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    where.add_argument("--quiet", action="store_true", help="log lines instead of a progress bar")
+
+    sched = parser.add_argument_group("optimisation (defaults come from the recipe)")
+    sched.add_argument("--iterations", type=int, metavar="N", help="SGD steps (paper: 64000)")
+    sched.add_argument("--epochs", type=float, metavar="E", help="passes over the data (fast: 30)")
+    sched.add_argument("--batch-size", type=int, metavar="B", help="images per step (128)")
+    sched.add_argument("--lr", type=float, help="base learning rate (paper 0.1, fast 0.2)")
+    sched.add_argument(
+        "--schedule", choices=SCHEDULES, help="lr schedule (paper step, fast onecycle)"
+    )
+    sched.add_argument(
+        "--milestones",
+        type=_int_list,
+        metavar="I,J",
+        help="step schedule: iterations where lr is multiplied by --lr-gamma (paper: 50%% "
+        "and 75%% of --iterations, i.e. 32000,48000 of 64000)",
+    )
+    sched.add_argument("--lr-gamma", type=float, metavar="G", help="lr factor at milestones (0.1)")
+    sched.add_argument("--warmup-steps", type=int, metavar="N", help="onecycle warm-up (15%%)")
+    sched.add_argument(
+        "--low-lr-warmup",
+        action=argparse.BooleanOptionalAction,
+        help="the paper's start at lr/10 until training error < 80%% (on for 110+ layers)",
+    )
+    sched.add_argument("--momentum", type=float, help="SGD momentum (0.9)")
+    sched.add_argument(
+        "--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov momentum"
+    )
+    sched.add_argument(
+        "--weight-decay", type=float, metavar="WD", help="L2 (paper 1e-4, fast 5e-4)"
+    )
+    sched.add_argument("--label-smoothing", type=float, metavar="EPS", help="(paper 0, fast 0.1)")
+    sched.add_argument("--seed", type=int, help="seed of init, data order, augmentation, split (0)")
+
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--val-split",
+        type=int,
+        metavar="N",
+        help="hold out N training images for validation (the paper's 45k/5k: 5000); the "
+        "indices depend only on --seed and are saved in split.json",
+    )
+    data.add_argument(
+        "--normalization",
+        choices=("per-pixel", "per-channel"),
+        help="per-pixel mean subtraction (the paper; default) or per-channel mean/std",
+    )
+    data.add_argument("--pad", type=int, metavar="PX", help="augmentation padding (4; 0 = none)")
+    data.add_argument("--flip", action=argparse.BooleanOptionalAction, help="random h-flips (on)")
+    data.add_argument("--image-size", type=int, metavar="PX", help="resize images to PX x PX")
+    data.add_argument("--cache-dir", metavar="DIR", help="decoded-array cache (~/.cache/reslearn)")
+    data.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        default=None,
+        help="skip unreadable image files (reported) instead of stopping",
+    )
+    data.add_argument("--workers", type=int, metavar="N", help="decoding processes (CPU count)")
+
+    speed = parser.add_argument_group("speed")
+    speed.add_argument("--device", choices=DEVICES, help="where to train (auto: CUDA if present)")
+    speed.add_argument(
+        "--precision", choices=PRECISIONS, help="bf16 autocast (default) or plain fp32"
+    )
+    speed.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, help="NHWC memory format (on)"
+    )
+    speed.add_argument("--compile", action="store_true", default=None, help="torch.compile the net")
+    speed.add_argument("--log-every", type=int, metavar="N", help="log every N iterations (100)")
+    speed.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N it (1 epoch)")
+    speed.add_argument(
+        "--checkpoint-every", type=int, metavar="N", help="checkpoint every N it (each evaluation)"
+    )
+    speed.add_argument("--eval-batch-size", type=int, metavar="B", help="(1000)")
+    parser.set_defaults(func=run)
