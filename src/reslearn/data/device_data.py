@@ -106,7 +106,7 @@ class DeviceData:
             picks = torch.arange(count, device=self.device)[:, None, None]
             batch = batch[picks, rows[:, :, None], cols[:, None, :]]
         else:
-            batch = batch[:, pad : pad + self.height, pad : pad + self.width]
+            batch = batch[:, pad : pad + self.height, pad : pad + self.width].contiguous()
         return batch.permute(0, 3, 1, 2), self.labels.index_select(0, indices)
 
     def inputs(self) -> torch.Tensor:

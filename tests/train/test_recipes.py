@@ -1,0 +1,92 @@
+"""Recipes, schedules and the checks every setting gets before any work starts."""
+
+import pytest
+
+from reslearn.train import TrainConfig
+from reslearn.train.recipes import learning_rate
+
+
+def test_paper_recipe_matches_section_4_2():
+    c = TrainConfig(data="x", model="resnet20").resolve(train_images=50_000)
+    assert (c.batch_size, c.lr, c.momentum, c.weight_decay) == (128, 0.1, 0.9, 1e-4)
+    assert c.iterations == 64_000 and c.milestones == [32_000, 48_000]
+    assert not c.low_lr_warmup
+    assert c.eval_every == 390  # one epoch of 50k images at batch 128
+    lr = [
+        learning_rate(
+            s, base_lr=0.1, schedule="step", iterations=64_000, milestones=(32_000, 48_000)
+        )
+        for s in (0, 31_999, 32_000, 48_000, 63_999)
+    ]
+    assert lr == pytest.approx([0.1, 0.1, 0.01, 0.001, 0.001])
+
+
+def test_paper_recipe_warms_up_110_layers_and_deeper():
+    assert TrainConfig(data="x", model="resnet110").resolve(50_000).low_lr_warmup
+    assert TrainConfig(data="x", model="resnet1202").resolve(50_000).low_lr_warmup
+    assert not TrainConfig(data="x", model="resnet56").resolve(50_000).low_lr_warmup
+
+
+def test_iterations_scale_the_milestones():
+    c = TrainConfig(data="x", iterations=8000).resolve(50_000)
+    assert c.milestones == [4000, 6000]
+
+
+def test_fast_recipe_is_thirty_epochs_of_onecycle():
+    c = TrainConfig(data="x", recipe="fast").resolve(50_000)
+    assert c.iterations == 30 * 390 and c.schedule == "onecycle"
+    peak = learning_rate(
+        c.warmup_steps,
+        base_lr=c.lr,
+        schedule="onecycle",
+        iterations=c.iterations,
+        warmup_steps=c.warmup_steps,
+    )
+    end = learning_rate(
+        c.iterations - 1,
+        base_lr=c.lr,
+        schedule="onecycle",
+        iterations=c.iterations,
+        warmup_steps=c.warmup_steps,
+    )
+    start = learning_rate(
+        0, base_lr=c.lr, schedule="onecycle", iterations=c.iterations, warmup_steps=c.warmup_steps
+    )
+    assert peak == pytest.approx(c.lr) and end < 1e-5 and start == pytest.approx(c.lr / 10)
+
+
+def test_explicit_settings_override_the_recipe():
+    c = TrainConfig(data="x", recipe="fast", lr=0.05, epochs=2).resolve(1000)
+    assert c.lr == 0.05 and c.iterations == 2 * (1000 // 128)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"lr": -0.1}, "--lr"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"iterations": 100, "milestones": [50, 150]}, "milestone 150"),
+        ({"milestones": [20, 10], "iterations": 100}, "must increase"),
+        ({"momentum": 1.5}, "--momentum"),
+        ({"weight_decay": -1.0}, "--weight-decay"),
+        ({"label_smoothing": 1.0}, "--label-smoothing"),
+        ({"precision": "fp8"}, "--precision"),
+        ({"model": "resnet21"}, "resnet21"),
+        ({"recipe": "slow"}, "recipe"),
+        ({"iterations": 10, "epochs": 1.0}, "not both"),
+        ({"batch_size": 5000}, "larger than"),
+    ],
+)
+def test_invalid_settings_fail_with_one_line(settings, message):
+    with pytest.raises(ValueError, match=message) as error:
+        TrainConfig(data="x", **settings).resolve(1000)
+    assert "\n" not in str(error.value)
+
+
+def test_config_round_trips_through_json():
+    c = TrainConfig(
+        data="x", model="plain20", lr=0.3, milestones=[5, 9], model_options={"shortcut": "B"}
+    )
+    assert TrainConfig.from_dict(c.as_dict()) == c
+    with pytest.raises(ValueError, match="unknown settings: typo"):
+        TrainConfig.from_dict({**c.as_dict(), "typo": 1})
