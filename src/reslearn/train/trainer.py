@@ -212,6 +212,7 @@ class Trainer:
         window_wrong = torch.zeros((), dtype=torch.int64, device=self.device)
         nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
         window_start, window_steps, checked_upto, last_saved = time.perf_counter(), 0, start, None
+        postfix: dict[str, str] = {}
         bar = tqdm(
             total=total,
             initial=start,
@@ -262,12 +263,12 @@ class Trainer:
                         "images_per_s": window_steps * c.batch_size / elapsed,
                     }
                     hooks.log(record)
-                    bar.set_postfix(
+                    postfix.update(
                         loss=f"{record['train_loss']:.3f}",
                         err=f"{100 * record['train_error']:.1f}%",
                         img_s=f"{record['images_per_s']:.0f}",
-                        refresh=False,
                     )
+                    bar.set_postfix(postfix, refresh=False)
                     if hooks.print_logs:
                         print(_log_line(record, total), flush=True)
                     window_loss.zero_()
@@ -279,14 +280,10 @@ class Trainer:
                     hooks.log(last_eval)
                     if hooks.print_logs:
                         print(_log_line(last_eval, total), flush=True)
-                    bar.set_postfix(
-                        **{
-                            k.replace("_error", ""): f"{100 * v:.2f}%"
-                            for k, v in last_eval.items()
-                            if k.endswith("_error") and "top5" not in k
-                        },
-                        refresh=False,
-                    )
+                    for key, value in last_eval.items():
+                        if key.endswith("_error") and "top5" not in key:
+                            postfix[key.replace("_error", "")] = f"{100 * value:.2f}%"
+                    bar.set_postfix(postfix, refresh=False)
                 if boundary["checkpoint"] or hooks._stop:
                     last_saved = hooks.checkpoint(done)
                 if boundary["log"] or boundary["eval"]:
