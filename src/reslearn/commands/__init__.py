@@ -1,6 +1,6 @@
 """The ``reslearn`` subcommands, one module each; every module has ``register(commands)``."""
 
-from reslearn.commands import models, train
+from reslearn.commands import evaluate, models, predict, train
 
 #: Registered in this order; ``reslearn --help`` lists them the same way.
-COMMANDS = (train, models)
+COMMANDS = (train, models, evaluate, predict)

@@ -1,0 +1,231 @@
+"""``reslearn eval``: error rates, per-class accuracy and a confusion matrix of trained weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from reslearn.commands.common import paragraph
+from reslearn.data import load_dataset
+from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits
+from reslearn.report import format_table, plot_confusion
+from reslearn.weights import TrainedModel, load_weights
+
+WEIGHTS_FILE = "model.safetensors"
+_TABLE_ROWS = 20  # classes up to which the whole per-class table is printed
+_CHUNK = 8192  # images normalised on the device at a time
+
+
+def resolve_weights(target: str) -> tuple[Path, Path | None, dict]:
+    """(weights file, run directory or None, the run's settings) for a file or run directory.
+
+    The settings are those ``reslearn train`` saved under "settings" in config.json (data,
+    image_size, cache_dir, ...); a config.json that holds them at the top level works too.
+    """
+    path = Path(target)
+    if not path.is_dir():
+        return path, None, {}
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(
+            f"run directory '{path}' has no {WEIGHTS_FILE} (the run writes it when training ends)"
+        )
+    config_path, config = path / "config.json", {}
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text())
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"cannot read '{config_path}': {error}") from None
+    settings = config.get("settings", config) if isinstance(config, dict) else {}
+    return weights, path, settings if isinstance(settings, dict) else {}
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` is cuda when available, else cpu; asking for cuda without one is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available (use --device cpu)")
+    return torch.device(name)
+
+
+def class_mismatch(weights: list[str], data: list[str]) -> str | None:
+    """Why the data's classes differ from the network's, in one line; None when they agree."""
+    if weights == data:
+        return None
+
+    def names(items: list[str]) -> str:
+        return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+    only_weights = [c for c in weights if c not in set(data)]
+    only_data = [c for c in data if c not in set(weights)]
+    if not only_weights and not only_data:
+        detail = f"the same classes in another order (weights: {names(weights)}; data: "
+        return detail + f"{names(data)})"
+    parts = [f"weights have {len(weights)} classes, data {len(data)}"]
+    if only_weights:
+        parts.append(f"only in the weights: {names(only_weights)}")
+    if only_data:
+        parts.append(f"only in the data: {names(only_data)}")
+    return "; ".join(parts)
+
+
+def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
+    """(data spec, dataset name, the split's ImageArrays), checked against the network."""
+    spec = args.data or config.get("data")
+    if not isinstance(spec, str) or not spec:
+        raise ValueError("--data is required with a weights file (a run directory knows its data)")
+    dataset = load_dataset(
+        spec,
+        image_size=trained.image_size[0],
+        cache_dir=args.cache_dir or config.get("cache_dir"),
+        skip_bad_images=args.skip_bad_images or bool(config.get("skip_bad_images", False)),
+        workers=config.get("workers"),
+        progress=not args.json,
+    )
+    arrays = dataset.test if args.split == "test" else dataset.train
+    if arrays is None:
+        raise ValueError(f"data '{spec}' has no {args.split} split; try --split train")
+    difference = class_mismatch(trained.classes, list(arrays.classes))
+    if difference:
+        raise ValueError(f"data '{spec}' does not match the network's classes: {difference}")
+    _, height, width, channels = arrays.images.shape
+    if channels != trained.in_channels:
+        raise ValueError(
+            f"data '{spec}' has {channels}-channel images; the network takes {trained.in_channels}"
+        )
+    if (height, width) != trained.image_size:
+        raise ValueError(
+            f"data '{spec}' has {height}x{width} images; the network was trained on "
+            f"{trained.image_size[0]}x{trained.image_size[1]}"
+        )
+    return spec, getattr(dataset, "name", spec), arrays
+
+
+def _evaluate_arrays(trained: TrainedModel, arrays, args: argparse.Namespace) -> Evaluation:
+    """Chunks of uint8 images go to the device and are normalised there; then the metrics."""
+    device = trained.normalizer.mean.device
+    precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
+    logits = []
+    for start in range(0, len(arrays.images), _CHUNK):
+        chunk = torch.from_numpy(arrays.images[start : start + _CHUNK]).to(device)
+        inputs = trained.normalizer(chunk.permute(0, 3, 1, 2))  # channels_last memory already
+        logits.append(
+            predict_logits(trained.model, inputs, batch_size=args.batch_size, precision=precision)
+        )
+    labels = torch.as_tensor(arrays.labels, dtype=torch.int64)
+    return evaluate_logits(torch.cat(logits), labels, num_classes=len(trained.classes))
+
+
+def _summary(trained, weights, data_name, split, result: Evaluation, png: Path) -> str:
+    lines = [
+        f"model        {trained.name} ({weights})",
+        f"data         {data_name} ({split} split, {result.count:,} images)",
+        f"top-1 error  {result.top1_error:.2%}",
+        f"top-{min(5, len(trained.classes))} error  {result.top5_error:.2%}",
+        f"loss         {result.loss:.4f}",
+        "",
+    ]
+    counts = result.confusion.sum(1)
+    order = list(range(len(trained.classes)))
+    if len(order) > _TABLE_ROWS:
+        ranked = [2.0 if math.isnan(a) else a for a in result.per_class_accuracy]  # absent last
+        order = sorted(order, key=ranked.__getitem__)[:10]
+        lines.append(f"lowest per-class accuracy ({len(trained.classes)} classes; all: --json)")
+    accuracy = ["-" if math.isnan(a) else f"{100 * a:.2f}" for a in result.per_class_accuracy]
+    rows = [(trained.classes[i], f"{counts[i]:,}", accuracy[i]) for i in order]
+    lines += [format_table(("class", "images", "accuracy %"), rows), "", f"confusion matrix: {png}"]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate weights on a data split; print a summary or JSON and save the confusion PNG."""
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1; got {args.batch_size}")
+    weights, run_dir, config = resolve_weights(args.weights)
+    trained = load_weights(weights, device=pick_device(args.device))
+    spec, data_name, arrays = _load_split(args, trained, config)
+    result = _evaluate_arrays(trained, arrays, args)
+    suffix = "" if args.split == "test" else f"-{args.split}"
+    if args.out:
+        png = Path(args.out)
+    elif run_dir is not None:
+        png = run_dir / f"confusion{suffix}.png"
+    else:
+        png = weights.with_name(f"{weights.stem}-confusion{suffix}.png")
+    title = f"{trained.name} on {data_name} ({args.split}): top-1 error {result.top1_error:.2%}"
+    plot_confusion(result.confusion, trained.classes, png, title=title)
+    if args.json:
+        head = {"model": trained.name, "weights": str(weights), "data": spec, "split": args.split}
+        print(json.dumps({**head, **result.as_dict(trained.classes), "confusion_png": str(png)}))
+    else:
+        print(_summary(trained, weights, data_name, args.split, result, png))
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``eval`` subcommand."""
+    parser = commands.add_parser(
+        "eval",
+        help="measure trained weights on a data set: error rates and a confusion matrix",
+        description=paragraph(
+            "Evaluate trained weights (a model.safetensors file, or the run directory that "
+            "holds it) on the test split of a data set: top-1 and top-5 error, mean "
+            "cross-entropy, per-class accuracy, and the confusion matrix saved as a PNG "
+            "(colours: the share of each true class; counts in the cells for up to 20 "
+            "classes). Images are resized to the size the network was trained on and "
+            "normalised with the statistics stored in the weights; the data's classes must be "
+            "the network's, in the same order. A run directory remembers its data; a bare "
+            "weights file needs --data."
+        ),
+        epilog="examples:\n"
+        "  reslearn eval runs/r110                            the run's own test split\n"
+        "  reslearn eval runs/r110 --json                     machine-readable\n"
+        "  reslearn eval runs/r110 --split train              the training error\n"
+        "  reslearn eval model.safetensors --data cifar10     a bare weights file\n"
+        "  reslearn eval model.safetensors --data ~/photos --out photos-confusion.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "weights", metavar="WEIGHTS_OR_RUN", help="a .safetensors weights file or a run directory"
+    )
+    parser.add_argument(
+        "--data", metavar="SPEC", help="the data set (default: the run's; required for a file)"
+    )
+    parser.add_argument(
+        "--split", choices=("test", "train"), default="test", help="which split (default: test)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=500, metavar="N", help="images per forward pass (500)"
+    )
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda if present"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("bf16", "fp32"),
+        help="bf16 autocast or full fp32 (default: bf16 on cuda, fp32 on cpu)",
+    )
+    parser.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave out image files that cannot be decoded instead of stopping",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where decoded image folders are cached (default: the run's, else $RESLEARN_CACHE "
+        "or ~/.cache/reslearn)",
+    )
+    parser.add_argument("--json", action="store_true", help="print only JSON")
+    parser.add_argument(
+        "--out",
+        metavar="PNG",
+        help="where to save the confusion matrix (default: confusion.png in the run directory, "
+        "or WEIGHTS-confusion.png beside a weights file)",
+    )
+    parser.set_defaults(func=run)

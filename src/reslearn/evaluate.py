@@ -1,0 +1,163 @@
+"""Batched evaluation on data already on the device: logits, error rates, a confusion matrix.
+
+Everything is computed with tensor operations on the model's device; the only host copies are
+the final handful of numbers and the K x K confusion matrix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PRECISIONS = ("bf16", "fp32")
+
+
+def predict_logits(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    *,
+    batch_size: int = 500,
+    precision: str = "bf16",
+    channels_last: bool = True,
+) -> torch.Tensor:
+    """Float32 logits (N, K) of normalised inputs (N, C, H, W) on the model's device.
+
+    Runs in eval mode under ``torch.inference_mode``, with bfloat16 autocast unless
+    ``precision="fp32"``; the model's train/eval mode is restored afterwards. With
+    ``channels_last`` the model's conv weights are converted to channels_last memory (a no-op
+    when they already are, as in training) and each batch is fed in that format.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch size must be an integer >= 1; got {batch_size!r}")
+    if inputs.dim() != 4 or len(inputs) == 0:
+        raise ValueError(f"expected a non-empty (N, C, H, W) input; got {tuple(inputs.shape)}")
+    param = next(model.parameters(), None)
+    if param is not None and param.device != inputs.device:
+        raise ValueError(f"inputs are on {inputs.device} but the model is on {param.device}")
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    if channels_last and not all(
+        p.is_contiguous(memory_format=memory) for p in model.parameters() if p.dim() == 4
+    ):
+        model.to(memory_format=memory)
+    was_training = model.training
+    model.eval()
+    device_type = inputs.device.type
+    try:
+        with (
+            torch.inference_mode(),
+            torch.autocast(device_type, torch.bfloat16, enabled=precision == "bf16"),
+        ):
+            logits = torch.cat(
+                [
+                    model(batch.contiguous(memory_format=memory)).float()
+                    for batch in inputs.split(batch_size)
+                ]
+            )
+    finally:
+        model.train(was_training)
+    return logits
+
+
+@dataclass
+class Evaluation:
+    """Error rates, per-class accuracy and the confusion matrix of one pass over a data set."""
+
+    top1_error: float  # fraction in [0, 1]
+    top5_error: float  # top-min(5, K)
+    per_class_accuracy: list[float]  # NaN for a class without images
+    confusion: np.ndarray  # (K, K) int64; rows: true class, columns: predicted class
+    count: int
+    loss: float  # mean cross-entropy
+
+    def as_dict(self, classes: list[str]) -> dict:
+        """JSON-ready: per-class accuracy keyed by class name (null for an absent class)."""
+        if len(classes) != len(self.per_class_accuracy):
+            raise ValueError(
+                f"{len(classes)} class names for {len(self.per_class_accuracy)} classes"
+            )
+        return {
+            "count": self.count,
+            "top1_error": self.top1_error,
+            "top5_error": self.top5_error,
+            "loss": self.loss,
+            "per_class_accuracy": {
+                name: None if math.isnan(acc) else acc
+                for name, acc in zip(classes, self.per_class_accuracy)
+            },
+            "classes": list(classes),
+            "confusion": self.confusion.tolist(),
+        }
+
+
+def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor, *, num_classes: int) -> Evaluation:
+    """The metrics of precomputed logits (N, K) against integer labels (N,)."""
+    if logits.dim() != 2 or logits.shape[1] != num_classes:
+        raise ValueError(f"expected logits of shape (N, {num_classes}); got {tuple(logits.shape)}")
+    labels = labels.to(logits.device, torch.int64)
+    if labels.shape != logits.shape[:1]:
+        raise ValueError(f"{len(logits)} inputs but labels of shape {tuple(labels.shape)}")
+    logits = logits.float()
+    count, k = len(labels), min(5, num_classes)
+    # Reading the range of labels and the sums together keeps this to one device sync.
+    predicted = logits.argmax(1)
+    target = logits.gather(1, labels.clamp(0, num_classes - 1)[:, None])
+    # Top-k by rank: a label is within the top k when fewer than k classes score strictly
+    # higher. Ties then count in the label's favour, so top-5 correct always includes top-1.
+    rank = (logits > target).sum(1)
+    stats = torch.stack(
+        [
+            (predicted != labels).sum().double(),
+            (rank >= k).sum().double(),
+            F.cross_entropy(logits, labels.clamp(0, num_classes - 1), reduction="sum").double(),
+            labels.min().double(),
+            labels.max().double(),
+        ]
+    ).tolist()
+    wrong1, wrong5, loss_sum, low, high = stats
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes}); found {int(low)}..{int(high)}")
+    confusion = (
+        torch.bincount(labels * num_classes + predicted, minlength=num_classes * num_classes)
+        .reshape(num_classes, num_classes)
+        .cpu()
+        .numpy()
+        .astype(np.int64)
+    )
+    totals = confusion.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(totals > 0, np.diag(confusion) / totals, np.nan)
+    return Evaluation(
+        top1_error=wrong1 / count,
+        top5_error=wrong5 / count,
+        per_class_accuracy=[float(a) for a in per_class],
+        confusion=confusion,
+        count=count,
+        loss=loss_sum / count,
+    )
+
+
+def evaluate(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    num_classes: int,
+    batch_size: int = 500,
+    precision: str = "bf16",
+    channels_last: bool = True,
+) -> Evaluation:
+    """Top-1/top-5 error, loss, per-class accuracy and confusion of ``model`` on normalised
+    inputs (N, C, H, W) with labels (N,), both on the model's device."""
+    if len(labels) != len(inputs):
+        raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
+    logits = predict_logits(
+        model, inputs, batch_size=batch_size, precision=precision, channels_last=channels_last
+    )
+    return evaluate_logits(logits, labels, num_classes=num_classes)
