@@ -212,6 +212,7 @@ class Trainer:
         window_wrong = torch.zeros((), dtype=torch.int64, device=self.device)
         nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
         window_start, window_steps, checked_upto, last_saved = time.perf_counter(), 0, start, None
+        window_paused = 0.0
         postfix: dict[str, str] = {}
         bar = tqdm(
             total=total,
@@ -253,7 +254,7 @@ class Trainer:
                         )
                     checked_upto = done
                 if boundary["log"]:
-                    elapsed = time.perf_counter() - window_start
+                    elapsed = time.perf_counter() - window_start - window_paused
                     record = {
                         "step": done,
                         "epoch": round(done / self.steps_per_epoch, 4),
@@ -273,7 +274,9 @@ class Trainer:
                         print(_log_line(record, total), flush=True)
                     window_loss.zero_()
                     window_wrong.zero_()
-                    window_steps = 0
+                    window_steps, window_paused = 0, 0.0
+                    window_start = time.perf_counter()
+                paused_at = time.perf_counter()
                 if boundary["eval"] and self.eval_sets:
                     last_eval = {"step": done, "epoch": round(done / self.steps_per_epoch, 4)}
                     last_eval.update(self.evaluate())
@@ -286,8 +289,8 @@ class Trainer:
                     bar.set_postfix(postfix, refresh=False)
                 if boundary["checkpoint"] or hooks._stop:
                     last_saved = hooks.checkpoint(done)
-                if boundary["log"] or boundary["eval"]:
-                    window_start = time.perf_counter()
+                # evaluation and checkpoint time does not count against training speed
+                window_paused += time.perf_counter() - paused_at
                 if hooks._stop:
                     name = signal.Signals(hooks._stop[0]).name
                     raise TrainingStopped(
