@@ -3,6 +3,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The main job's data: the CIFAR-10 JPEG copy in ../shared/data when it is there (extracted
+# once into data/), otherwise the name cifar10 (downloaded through torchvision when online).
+SHARED_CIFAR := ../shared/data/cifar10-jpeg.tar.xz
+DATA ?= $(if $(wildcard $(SHARED_CIFAR)),data/cifar10-jpeg,cifar10)
+MODEL ?= resnet20
+RECIPE ?= fast
 
 .PHONY: run test env clean
 
@@ -14,8 +20,12 @@ $(VENV)/.installed: pyproject.toml requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
 	touch $@
 
-run: env
-	$(BIN)/reslearn models
+data/cifar10-jpeg:
+	mkdir -p data
+	tar -xJf $(SHARED_CIFAR) -C data
+
+run: env $(filter data/%,$(DATA))
+	$(BIN)/reslearn train --data $(DATA) --model $(MODEL) --recipe $(RECIPE)
 
 test: env
 	$(BIN)/python -m pytest
