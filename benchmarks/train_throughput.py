@@ -3,7 +3,8 @@
 For each case (model, batch, image size) it measures, on synthetic uint8 images:
 
 - ours: ``reslearn.train.Trainer.train_step`` -- the data set on the device, batch-wise
-  augmentation there, bf16 autocast + channels_last (the trainer's defaults);
+  augmentation there, bf16 autocast + channels_last (the trainer's defaults), and the same
+  trainer with ``--precision fp32`` (NCHW) to show what the precision alone is worth;
 - baseline: the same model trained the way tutorials and most reference repositories do it:
   eager fp32 NCHW, a torch DataLoader (2 workers) over PIL images with torchvision transforms
   (RandomCrop with padding 4, RandomHorizontalFlip, ToTensor, Normalize);
@@ -155,8 +156,9 @@ def main() -> None:
         f"{args.workers} workers, eager fp32 NCHW; ours: bf16 autocast + channels_last"
     )
     header = (
-        f"{'model':<9} {'batch':>5} {'px':>4} {'baseline img/s':>15} {'ours img/s':>11} "
-        f"{'ratio':>6} {'of bf16 peak':>13} {'data path img/s':>16} {'data/train':>11}"
+        f"{'model':<9} {'batch':>5} {'px':>4} {'baseline img/s':>15} {'ours fp32':>10} "
+        f"{'ours img/s':>11} {'ratio':>6} {'of bf16 peak':>13} {'data path img/s':>16} "
+        f"{'data/train':>11}"
     )
     print(header)
     for case in args.cases:
@@ -169,13 +171,16 @@ def main() -> None:
         fast = trainer_rate(trainer, args.steps, args.warmup)
         data = data_path_rate(trainer, 4 * args.steps)
         del trainer
+        plain = trainer_rate(
+            ours(model_name, images, labels, batch, device, "fp32"), args.steps, args.warmup
+        )
         slow = baseline_rate(
             model_name, images, labels, batch, args.steps, args.warmup, args.workers
         )
         flops_per_image = 3 * 2 * profile_model(model_name, input_size=size).macs
         fraction = fast * flops_per_image / (peak * 1e12)
         print(
-            f"{model_name:<9} {batch:>5} {size:>4} {slow:>15.1f} {fast:>11.1f} "
+            f"{model_name:<9} {batch:>5} {size:>4} {slow:>15.1f} {plain:>10.1f} {fast:>11.1f} "
             f"{fast / slow:>5.2f}x {fraction:>12.0%} {data:>16.0f} {data / fast:>10.0f}x",
             flush=True,
         )
