@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from safetensors import safe_open
 from torch import nn
 
 import reslearn
+from reslearn.atomic import atomic_write
 from reslearn.data.normalize import Normalizer
 from reslearn.models import ResNet, create_model
 
@@ -94,32 +94,8 @@ def save_weights(
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for key, value in normalizer.state().items():
         tensors[_NORMALIZER + key] = value.float().contiguous()
-    _write_atomically(Path(path), tensors, metadata)
-
-
-def _write_atomically(path: Path, tensors: dict[str, torch.Tensor], metadata: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Serialised in memory and written with open(): mkstemp and save_file both create private
-    # (0600) files, but weights are meant to be shared like any other result.
     data = safetensors.torch.save(tensors, metadata=metadata)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable; not every platform can open a directory
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, lambda file: file.write(data))
 
 
 def load_weights(path: str | os.PathLike, device: torch.device | str = "cpu") -> TrainedModel:

@@ -15,12 +15,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
+
+from reslearn.atomic import atomic_write
 
 CACHE_VERSION = 1  # bump when the decoding changes, so old entries are no longer found
 
@@ -46,26 +46,19 @@ def entry_dir(cache_dir: str | os.PathLike, name: str, key: str) -> Path:
     return Path(cache_dir).expanduser().resolve() / "arrays" / f"{safe}-{key}"
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_entry(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Store ``arrays`` and ``meta`` in ``folder``; the entry is complete once meta.json exists."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").unlink(missing_ok=True)
     for name, array in arrays.items():
-        _write_atomic(folder / f"{name}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
+        atomic_write(
+            folder / f"{name}.npy",
+            lambda f, a=array: np.save(f, a, allow_pickle=False),
+            durable=False,
+        )
     meta = {**meta, "cache_version": CACHE_VERSION, "arrays": sorted(arrays)}
     text = json.dumps(meta, indent=1).encode()
-    _write_atomic(folder / "meta.json", lambda f: f.write(text))
+    atomic_write(folder / "meta.json", lambda f: f.write(text), durable=False)
 
 
 def load_entry(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:

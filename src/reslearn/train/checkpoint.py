@@ -7,49 +7,22 @@ keeps the newest two; if the newest is damaged, resuming falls back to the one b
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from reslearn.atomic import atomic_write
+
 FORMAT = "reslearn-checkpoint/1"
 _NAME = re.compile(r"^step-(\d+)\.pt$")
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    A crash at any moment leaves either the old file or the complete new one, never a torn file.
-    """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+    atomic_write(path, lambda file: torch.save(obj, file))
 
 
 def list_checkpoints(folder: str | Path) -> list[Path]:

@@ -90,15 +90,26 @@ def _git_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _environment(device: torch.device) -> dict[str, Any]:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {
         "reslearn": reslearn.__version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "git_revision": _git_revision(),
         "device": str(device),
-        "device_name": name or platform.machine(),
+        "device_name": name,
         "threads": torch.get_num_threads(),
         "command": sys.argv,
     }
