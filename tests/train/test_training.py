@@ -78,6 +78,20 @@ def test_existing_output_folder_is_refused(image_folder, tmp_path):
     assert (out / "keep.txt").exists()
 
 
+def test_overwrite_replaces_a_run_but_never_another_folder(image_folder, tmp_path):
+    out = tmp_path / "run"
+    train(_config(image_folder, tmp_path), out, quiet=True)
+    (out / "old.txt").write_text("from the first run")
+    train(_config(image_folder, tmp_path), out, overwrite=True, quiet=True)
+    assert not (out / "old.txt").exists() and (out / "model.safetensors").exists()
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "holiday.jpg").write_text("precious")
+    with pytest.raises(ValueError, match="only a reslearn run folder"):
+        train(_config(image_folder, tmp_path), other, overwrite=True, quiet=True)
+    assert (other / "holiday.jpg").exists()
+
+
 def test_non_finite_loss_stops_without_writing_bad_weights(image_folder, tmp_path, monkeypatch):
     original = Trainer.train_step
 

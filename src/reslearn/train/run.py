@@ -69,11 +69,17 @@ def check_run_dir(path: Path, *, overwrite: bool) -> None:
     """Refuse to reuse a non-empty folder unless ``overwrite`` (resume is a separate path)."""
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {path} is a file; give a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise ValueError(
-            f"output folder {path} exists; pass --resume {path} to continue it "
-            "or --overwrite to replace it"
-        )
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise ValueError(
+                f"output folder {path} exists; pass --resume {path} to continue it "
+                "or --overwrite to replace it"
+            )
+        if not (path / CONFIG).is_file():  # never delete a folder that is not a run
+            raise ValueError(
+                f"--overwrite replaces only a reslearn run folder, and {path} has no {CONFIG}; "
+                "choose another --out"
+            )
 
 
 def _git_revision() -> str | None:
