@@ -225,8 +225,18 @@ class Trainer:
         )
         with bar, _catch_signals(hooks):
             for step in range(start, total):
+                warming_up = self.warmup_active
                 loss, wrong = self.train_step(step)
                 done = step + 1
+                if warming_up and not self.warmup_active:
+                    event = {"step": done, "event": "low-lr warm-up ended", "lr": self.lr_at(done)}
+                    hooks.log(event)
+                    if hooks.print_logs:
+                        print(
+                            f"step {done}/{total}  the low-lr warm-up ended (training error "
+                            f"< 80%); lr {event['lr']:g} from now on",
+                            flush=True,
+                        )
                 window_loss += loss
                 window_wrong += wrong
                 nonfinite |= ~torch.isfinite(loss)
