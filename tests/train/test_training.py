@@ -61,6 +61,8 @@ def test_a_run_leaves_everything_behind(image_folder, tmp_path):
     trained = load_weights(run / "model.safetensors")
     assert trained.classes == ["class0", "class1", "class2"]
     assert result.final["test_error"] == evals[-1]["test_error"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test_error"] == result.final["test_error"] and not summary["resumed"]
 
 
 def test_training_learns_the_tiny_task(image_folder, tmp_path):
@@ -190,6 +192,9 @@ def test_resume_after_sigterm_is_bit_exact(image_folder, tmp_path):
         return [(r["step"], r.get("train_loss"), r.get("test_error")) for r in lines]
 
     assert steps(metrics) == steps(tmp_path / "whole" / "metrics.jsonl")
+    summaries = [json.loads((tmp_path / r / "summary.json").read_text()) for r in ("whole", "cut")]
+    assert [s["resumed"] for s in summaries] == [False, True]
+    assert summaries[0]["test_error"] == summaries[1]["test_error"]
 
 
 def test_resume_refuses_new_settings(image_folder, tmp_path):

@@ -278,8 +278,11 @@ def train(
         "recipe": resolved.recipe,
         "iterations": resolved.iterations,
         "epochs": resolved.epochs,
+        # train_seconds adds up every session of a resumed run; the last session's wall
+        # time (data loading included) is kept apart so neither is mistaken for the other.
         "train_seconds": round(wall, 1),
-        "total_seconds": round(time.perf_counter() - started, 1),
+        "resumed": resume is not None,
+        "last_session_seconds": round(time.perf_counter() - started, 1),
         **{k: v for k, v in final.items() if k != "step"},
     }
     (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
