@@ -32,7 +32,7 @@ from torchvision import transforms
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_throughput import matmul_tflops, synchronize  # noqa: E402
 
-from reslearn.data.device_data import DeviceData  # noqa: E402
+from reslearn.data.device_data import DeviceData, to_device_uint8  # noqa: E402
 from reslearn.data.normalize import Normalizer  # noqa: E402
 from reslearn.models import create_model, profile_model  # noqa: E402
 from reslearn.train import TrainConfig, Trainer  # noqa: E402
@@ -94,7 +94,7 @@ def baseline_rate(name, images, labels, batch, steps, warmup, workers) -> float:
 
 def ours(name, images, labels, batch, device, precision):
     """Our Trainer over the same images (on ``device``)."""
-    u8 = torch.from_numpy(images).to(device).permute(0, 3, 1, 2)
+    u8 = to_device_uint8(images, device)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     data = DeviceData(u8, torch.from_numpy(labels), Normalizer.fit(u8), dtype=dtype)
     config = TrainConfig(

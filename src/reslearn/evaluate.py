@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PRECISIONS = ("bf16", "fp32")
+from reslearn.device import PRECISIONS
 
 
 def predict_logits(

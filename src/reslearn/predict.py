@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from reslearn.data.decode import decode_file
+from reslearn.data.device_data import to_device_uint8
 from reslearn.evaluate import predict_logits
 from reslearn.weights import TrainedModel
 
@@ -50,7 +50,7 @@ def classify(
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
         raise ValueError(f"--topk must be an integer >= 1; got {topk!r}")
     device = trained.normalizer.mean.device
-    pixels = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+    pixels = to_device_uint8(images, device)
     logits = predict_logits(trained.model, trained.normalizer(pixels), precision=precision)
     probabilities, indices = logits.softmax(1).topk(min(topk, len(trained.classes)), dim=1)
     return [

@@ -11,11 +11,13 @@ import torch
 
 from reslearn.commands.common import paragraph
 from reslearn.data import load_dataset
+from reslearn.data.device_data import to_device_uint8
+from reslearn.device import DEVICES, PRECISIONS, resolve_device
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits
 from reslearn.report import format_table, plot_confusion
+from reslearn.train.run import CONFIG, WEIGHTS
 from reslearn.weights import TrainedModel, load_weights
 
-WEIGHTS_FILE = "model.safetensors"
 _TABLE_ROWS = 20  # classes up to which the whole per-class table is printed
 _CHUNK = 8192  # images normalised on the device at a time
 
@@ -29,12 +31,12 @@ def resolve_weights(target: str) -> tuple[Path, Path | None, dict]:
     path = Path(target)
     if not path.is_dir():
         return path, None, {}
-    weights = path / WEIGHTS_FILE
+    weights = path / WEIGHTS
     if not weights.is_file():
         raise FileNotFoundError(
-            f"run directory '{path}' has no {WEIGHTS_FILE} (the run writes it when training ends)"
+            f"run directory '{path}' has no {WEIGHTS} (the run writes it when training ends)"
         )
-    config_path, config = path / "config.json", {}
+    config_path, config = path / CONFIG, {}
     if config_path.is_file():
         try:
             config = json.loads(config_path.read_text())
@@ -42,15 +44,6 @@ def resolve_weights(target: str) -> tuple[Path, Path | None, dict]:
             raise ValueError(f"cannot read '{config_path}': {error}") from None
     settings = config.get("settings", config) if isinstance(config, dict) else {}
     return weights, path, settings if isinstance(settings, dict) else {}
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` is cuda when available, else cpu; asking for cuda without one is an error."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available (use --device cpu)")
-    return torch.device(name)
 
 
 def class_mismatch(weights: list[str], data: list[str]) -> str | None:
@@ -112,8 +105,8 @@ def _evaluate_arrays(trained: TrainedModel, arrays, args: argparse.Namespace) ->
     precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
     logits = []
     for start in range(0, len(arrays.images), _CHUNK):
-        chunk = torch.from_numpy(arrays.images[start : start + _CHUNK]).to(device)
-        inputs = trained.normalizer(chunk.permute(0, 3, 1, 2))  # channels_last memory already
+        chunk = to_device_uint8(arrays.images[start : start + _CHUNK], device)
+        inputs = trained.normalizer(chunk)  # channels_last memory already
         logits.append(
             predict_logits(trained.model, inputs, batch_size=args.batch_size, precision=precision)
         )
@@ -147,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1; got {args.batch_size}")
     weights, run_dir, config = resolve_weights(args.weights)
-    trained = load_weights(weights, device=pick_device(args.device))
+    trained = load_weights(weights, device=resolve_device(args.device))
     spec, data_name, arrays = _load_split(args, trained, config)
     result = _evaluate_arrays(trained, arrays, args)
     suffix = "" if args.split == "test" else f"-{args.split}"
@@ -202,12 +195,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=500, metavar="N", help="images per forward pass (500)"
     )
-    parser.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda if present"
-    )
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda if present")
     parser.add_argument(
         "--precision",
-        choices=("bf16", "fp32"),
+        choices=PRECISIONS,
         help="bf16 autocast or full fp32 (default: bf16 on cuda, fp32 on cpu)",
     )
     parser.add_argument(

@@ -8,7 +8,8 @@ import json
 import numpy as np
 
 from reslearn.commands.common import paragraph
-from reslearn.commands.evaluate import pick_device, resolve_weights
+from reslearn.commands.evaluate import resolve_weights
+from reslearn.device import DEVICES, resolve_device
 from reslearn.predict import classify, load_image
 from reslearn.weights import load_weights
 
@@ -18,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     if args.topk < 1:
         raise ValueError(f"--topk must be >= 1; got {args.topk}")
     weights, _, _ = resolve_weights(args.weights)
-    trained = load_weights(weights, device=pick_device(args.device))
+    trained = load_weights(weights, device=resolve_device(args.device))
     images = np.stack(
         [
             load_image(path, in_channels=trained.in_channels, size=trained.image_size)
@@ -71,7 +72,5 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--topk", type=int, default=5, metavar="K", help="classes to show per image (5)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda if present"
-    )
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda if present")
     parser.set_defaults(func=run)

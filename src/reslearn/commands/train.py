@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from reslearn.commands.common import paragraph, parse_option
+from reslearn.data.normalize import NORMALIZATIONS
+from reslearn.device import DEVICES, PRECISIONS
 from reslearn.train import RECIPES, TrainConfig, TrainingStopped, train
-from reslearn.train.config import DEVICES, PRECISIONS
 from reslearn.train.recipes import SCHEDULES
 
 #: Flags that still make sense when resuming (everything else comes from the run's config).
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     except TrainingStopped as stop:
         print(f"reslearn train: {stop}", file=sys.stderr)
         if stop.checkpoint:
-            run_dir = stop.checkpoint.rsplit("/checkpoints/", 1)[0]
+            run_dir = Path(stop.checkpoint).parent.parent  # RUN/checkpoints/step-N.pt
             print(f"  last checkpoint: {stop.checkpoint}", file=sys.stderr)
             if stop.exit_code != 1:
                 print(f"  resume with:     reslearn train --resume {run_dir}", file=sys.stderr)
@@ -169,7 +171,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--normalization",
-        choices=("per-pixel", "per-channel"),
+        choices=NORMALIZATIONS,
         help="per-pixel mean subtraction (the paper; default) or per-channel mean/std",
     )
     data.add_argument("--pad", type=int, metavar="PX", help="augmentation padding (4; 0 = none)")

@@ -102,6 +102,7 @@ def read_cifar(folder: Path, kind: str) -> tuple[list[str], Split, Split]:
 
 
 def idx_path(folder: Path, base: str) -> Path | None:
+    """``folder/base`` or ``folder/base.gz``, whichever exists; None when neither does."""
     for name in (base, base + ".gz"):
         if (folder / name).is_file():
             return folder / name

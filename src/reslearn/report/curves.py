@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
-
 
 def plot_curves(
     runs: Sequence[tuple[str, list[dict[str, Any]]]],
@@ -18,6 +16,9 @@ def plot_curves(
     milestones: Sequence[int] = (),
 ) -> None:
     """Plot one or more runs' metrics records (label, records) into a PNG at ``path``."""
+    # Imported here: matplotlib costs half a second that commands without plots should not pay.
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(6.4, 4.4), dpi=120)
     axes = figure.add_subplot()
     top = 0.0

@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from reslearn.data.normalize import NORMALIZATIONS
+from reslearn.device import DEVICES, PRECISIONS
 from reslearn.models import model_info
 from reslearn.train.recipes import SCHEDULES, get_recipe
-
-PRECISIONS = ("bf16", "fp32")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -61,13 +59,13 @@ class TrainConfig:
         """A copy with every recipe default filled in for a training set of this size."""
         recipe = get_recipe(self.recipe)
         out = dataclasses.replace(self, model_options=dict(self.model_options))
-        for name in ("batch_size", "lr", "momentum", "nesterov", "weight_decay"):
+        recipe_settings = (
+            "batch_size", "lr", "momentum", "nesterov", "weight_decay", "label_smoothing",
+            "schedule",
+        )  # fmt: skip
+        for name in recipe_settings:
             if getattr(out, name) is None:
                 setattr(out, name, getattr(recipe, name))
-        if out.label_smoothing is None:
-            out.label_smoothing = recipe.label_smoothing
-        if out.schedule is None:
-            out.schedule = recipe.schedule
         _check_positive("--batch-size", out.batch_size)
         if out.batch_size > train_images:
             raise ValueError(

@@ -22,6 +22,7 @@ import reslearn
 from reslearn.data import load_dataset
 from reslearn.data.device_data import DeviceData, to_device_uint8, validation_split
 from reslearn.data.normalize import Normalizer
+from reslearn.device import resolve_device
 from reslearn.models import create_model, model_info
 from reslearn.report.curves import plot_curves
 from reslearn.train.checkpoint import load_latest_checkpoint, save_checkpoint
@@ -48,15 +49,6 @@ class RunResult:
     config: TrainConfig
     final: dict[str, Any]
     wall_time_s: float
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else the CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def default_run_dir(config: TrainConfig, data_name: str) -> Path:
@@ -192,7 +184,6 @@ def train(
         if out is not None:
             check_run_dir(Path(out), overwrite=overwrite)
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
     dataset, resolved, train_data, eval_sets, normalizer, val_indices = _prepare(
         config, device, progress=not quiet
     )

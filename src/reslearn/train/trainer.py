@@ -7,6 +7,7 @@ import contextlib
 import math
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +54,12 @@ class LoopHooks:
     print_logs: bool = False
     stop_signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
     _stop: list[int] = field(default_factory=list)
+
+    def emit(self, record: dict[str, Any], line: str) -> None:
+        """Log ``record``; in log-line mode also print ``line``."""
+        self.log(record)
+        if self.print_logs:
+            print(line, flush=True)
 
 
 class Trainer:
@@ -229,14 +236,12 @@ class Trainer:
                 loss, wrong = self.train_step(step)
                 done = step + 1
                 if warming_up and not self.warmup_active:
-                    event = {"step": done, "event": "low-lr warm-up ended", "lr": self.lr_at(done)}
-                    hooks.log(event)
-                    if hooks.print_logs:
-                        print(
-                            f"step {done}/{total}  the low-lr warm-up ended (training error "
-                            f"< 80%); lr {event['lr']:g} from now on",
-                            flush=True,
-                        )
+                    lr = self.lr_at(done)
+                    hooks.emit(
+                        {"step": done, "event": "low-lr warm-up ended", "lr": lr},
+                        f"step {done}/{total}  the low-lr warm-up ended (training error < 80%); "
+                        f"lr {lr:g} from now on",
+                    )
                 window_loss += loss
                 window_wrong += wrong
                 nonfinite |= ~torch.isfinite(loss)
@@ -273,15 +278,13 @@ class Trainer:
                         "train_error": window_wrong.item() / (window_steps * c.batch_size),
                         "images_per_s": window_steps * c.batch_size / elapsed,
                     }
-                    hooks.log(record)
+                    hooks.emit(record, _log_line(record, total))
                     postfix.update(
                         loss=f"{record['train_loss']:.3f}",
                         err=f"{100 * record['train_error']:.1f}%",
                         img_s=f"{record['images_per_s']:.0f}",
                     )
                     bar.set_postfix(postfix, refresh=False)
-                    if hooks.print_logs:
-                        print(_log_line(record, total), flush=True)
                     window_loss.zero_()
                     window_wrong.zero_()
                     window_steps, window_paused = 0, 0.0
@@ -290,9 +293,7 @@ class Trainer:
                 if boundary["eval"] and self.eval_sets:
                     last_eval = {"step": done, "epoch": round(done / self.steps_per_epoch, 4)}
                     last_eval.update(self.evaluate())
-                    hooks.log(last_eval)
-                    if hooks.print_logs:
-                        print(_log_line(last_eval, total), flush=True)
+                    hooks.emit(last_eval, _log_line(last_eval, total))
                     for key, value in last_eval.items():
                         if key.endswith("_error") and "top5" not in key:
                             postfix[key.replace("_error", "")] = f"{100 * value:.2f}%"
@@ -330,8 +331,6 @@ def _sgd(model: ResNet, config: TrainConfig) -> torch.optim.SGD:
 @contextlib.contextmanager
 def _catch_signals(hooks: LoopHooks) -> Iterator[None]:
     """Turn SIGINT/SIGTERM into a request to stop after the current step."""
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return
