@@ -1,10 +1,37 @@
-"""Shared test settings: small thread count and deterministic seeds keep the suite fast and
-repeatable on a 2-core machine."""
+"""Shared test settings and data: deterministic seeds keep the suite repeatable on a 2-core
+machine; ``write_image_folder`` makes the small image folders that several tests train on."""
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def _write_image_folder(
+    root: Path, classes: list[str], counts: dict[str, int], *, size: int = 16, seed: int = 0
+) -> Path:
+    """``root/<split>/<class>/NNN.png`` for each split in ``counts``; an image's colour depends
+    on its class (noise plus 100 in channel ``label % 3``), so a network can learn them."""
+    rng = np.random.default_rng(seed)
+    for split, count in counts.items():
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
+                pixels[..., label % 3] += 100
+                Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def write_image_folder():
+    """The image-folder writer: ``write_image_folder(root, classes, {"train": n, ...})``."""
+    return _write_image_folder

@@ -25,21 +25,10 @@ def _private_cache(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("RESLEARN_CACHE", str(tmp_path / "cache"))
 
 
-def write_folder(root, classes, per_class: dict[str, int], seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    for split, count in per_class.items():
-        for name in classes:
-            (root / split / name).mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
-
-
 @pytest.fixture
-def data(tmp_path):
-    root = tmp_path / "shapes"
-    write_folder(root, CLASSES, {"train": 2, "test": TEST_PER_CLASS})
-    return root
+def data(tmp_path, write_image_folder):
+    counts = {"train": 2, "test": TEST_PER_CLASS}
+    return write_image_folder(tmp_path / "shapes", CLASSES, counts, size=32)
 
 
 @pytest.fixture
@@ -135,14 +124,14 @@ def one_line_error(capsys, *args) -> str:
     return err
 
 
-def test_eval_errors(capsys, weights, data, tmp_path) -> None:
+def test_eval_errors(capsys, weights, data, tmp_path, write_image_folder) -> None:
     assert "--data is required" in one_line_error(capsys, "eval", weights)
     (tmp_path / "unfinished-run").mkdir()
     err = one_line_error(capsys, "eval", tmp_path / "unfinished-run")
     assert "has no model.safetensors" in err
 
     other = tmp_path / "other"
-    write_folder(other, ["ant", "bee", "dog", "eel"], {"train": 1, "test": 1})
+    write_image_folder(other, ["ant", "bee", "dog", "eel"], {"train": 1, "test": 1}, size=32)
     err = one_line_error(capsys, "eval", weights, "--data", other, "--json")  # no progress bars
     assert "does not match the network's classes" in err
     assert "only in the weights: cat; only in the data: dog, eel" in err
@@ -154,7 +143,7 @@ def test_eval_errors(capsys, weights, data, tmp_path) -> None:
 
 
 def test_predict_prints_topk_by_name(capsys, weights, data) -> None:
-    images = [data / "test" / "ant" / "0.png", data / "test" / "cat" / "1.png"]
+    images = [data / "test" / "ant" / "000.png", data / "test" / "cat" / "001.png"]
     code, out, err = run_main(capsys, "predict", weights, *images, "--topk", "2")
     assert code == 0, err
     blocks = out.strip().split("\n\n")
@@ -166,7 +155,7 @@ def test_predict_prints_topk_by_name(capsys, weights, data) -> None:
 
 
 def test_predict_json(capsys, weights, data) -> None:
-    image = data / "train" / "bee" / "0.png"
+    image = data / "train" / "bee" / "000.png"
     code, out, err = run_main(capsys, "predict", weights, image, image, "--json", "--topk", "9")
     assert code == 0, err
     results = json.loads(out)
