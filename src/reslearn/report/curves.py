@@ -1,5 +1,5 @@
 """Training curves in the style of the paper's Fig. 6: training error dashed, test error bold,
-error (%) against iterations."""
+error (%) against iterations; one panel or several side by side (plain nets | ResNets)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+Runs = Sequence[tuple[str, list[dict[str, Any]]]]  # (label, metrics.jsonl records)
 
-def plot_curves(
-    runs: Sequence[tuple[str, list[dict[str, Any]]]],
-    path: str | Path,
-    *,
-    title: str = "",
-    milestones: Sequence[int] = (),
-) -> None:
-    """Plot one or more runs' metrics records (label, records) into a PNG at ``path``."""
-    # Imported here: matplotlib costs half a second that commands without plots should not pay.
-    from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6.4, 4.4), dpi=120)
-    axes = figure.add_subplot()
+def _draw_runs(axes: Any, runs: Runs, milestones: Sequence[int]) -> float:
+    """Draw each run in its own colour; returns the highest error worth showing."""
     top = 0.0
     for index, (label, records) in enumerate(runs):
         colour = f"C{index}"
@@ -40,10 +31,41 @@ def plot_curves(
         axes.axvline(milestone, color="0.85", linewidth=0.8, zorder=0)
     axes.set_xlabel("iterations")
     axes.set_ylabel("error (%)")
-    axes.set_ylim(0, min(100, max(5.0, top * 1.1)))
     axes.grid(True, linewidth=0.3)
     axes.legend(fontsize="small")
-    if title:
-        axes.set_title(title)
+    return top
+
+
+def plot_curves(
+    runs: Runs,
+    path: str | Path,
+    *,
+    title: str = "",
+    milestones: Sequence[int] = (),
+) -> None:
+    """Plot one or more runs' metrics records (label, records) into a PNG at ``path``."""
+    plot_curve_panels([(title, runs)], path, milestones=milestones)
+
+
+def plot_curve_panels(
+    panels: Sequence[tuple[str, Runs]],
+    path: str | Path,
+    *,
+    milestones: Sequence[int] = (),
+    share_y: bool = True,
+) -> None:
+    """Panels side by side, e.g. Fig. 6's plain networks (left) and ResNets (right)."""
+    # Imported here: matplotlib costs half a second that commands without plots should not pay.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4 * len(panels), 4.4), dpi=120)
+    axes_list = figure.subplots(1, len(panels), squeeze=False, sharey=share_y)[0]
+    tops = []
+    for axes, (title, runs) in zip(axes_list, panels):
+        tops.append(_draw_runs(axes, runs, milestones))
+        if title:
+            axes.set_title(title)
+    for axes, top in zip(axes_list, tops):
+        axes.set_ylim(0, min(100, max(5.0, (max(tops) if share_y else top) * 1.1)))
     figure.tight_layout()
     figure.savefig(path)

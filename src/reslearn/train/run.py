@@ -24,6 +24,7 @@ from reslearn.data.device_data import DeviceData, to_device_uint8, validation_sp
 from reslearn.data.normalize import Normalizer
 from reslearn.device import resolve_device
 from reslearn.models import create_model, model_info
+from reslearn.report.confusion import plot_confusion
 from reslearn.report.curves import plot_curves
 from reslearn.train.checkpoint import load_latest_checkpoint, save_checkpoint
 from reslearn.train.config import TrainConfig
@@ -39,6 +40,7 @@ CONFIG, METRICS, WEIGHTS, CURVES, SUMMARY, SPLIT = (
     "summary.json",
     "split.json",
 )
+EVALUATION, CONFUSION, REPORT = "evaluation.json", "confusion.png", "report.html"
 
 
 @dataclass
@@ -277,7 +279,28 @@ def train(
         **{k: v for k, v in final.items() if k != "step"},
     }
     (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    _write_evaluation(run_dir, trainer, classes)
+    from reslearn.report.run_report import write_run_report  # it reads these file names
+
+    write_run_report(run_dir)
     return RunResult(run_dir, resolved, final, wall)
+
+
+def _write_evaluation(run_dir: Path, trainer: Trainer, classes: list[str]) -> None:
+    """The final evaluation's per-class accuracy and confusion matrix (test split, else val)."""
+    evaluations = trainer.last_evaluations
+    split = "test" if "test" in evaluations else next(iter(evaluations), None)
+    if split is None:
+        return
+    result = evaluations[split]
+    record = {"split": split, "step": trainer.config.iterations, **result.as_dict(classes)}
+    (run_dir / EVALUATION).write_text(json.dumps(record) + "\n")
+    plot_confusion(
+        result.confusion,
+        classes,
+        run_dir / CONFUSION,
+        title=f"{trainer.config.model}, {split} split: {100 * result.top1_error:.2f}% error",
+    )
 
 
 def _plot(run_dir: Path, config: TrainConfig) -> None:

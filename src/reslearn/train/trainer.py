@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from reslearn.data.device_data import DeviceData
-from reslearn.evaluate import evaluate
+from reslearn.evaluate import Evaluation, evaluate
 from reslearn.models import ResNet
 from reslearn.train.checkpoint import rng_state, set_rng_state
 from reslearn.train.config import TrainConfig
@@ -79,6 +79,8 @@ class Trainer:
     ) -> None:
         self.config, self.model, self.data = config, model, data
         self.eval_sets = eval_sets or {}
+        #: The latest full evaluation of each split (confusion matrix included).
+        self.last_evaluations: dict[str, Evaluation] = {}
         self.device = data.device
         self.num_classes = model.num_classes
         self.steps_per_epoch = len(data) // config.batch_size
@@ -166,6 +168,7 @@ class Trainer:
                 precision=self.config.precision,
                 channels_last=self.config.channels_last,
             )
+            self.last_evaluations[name] = result
             record[f"{name}_error"] = result.top1_error
             record[f"{name}_top5_error"] = result.top5_error
             record[f"{name}_loss"] = result.loss

@@ -1,0 +1,46 @@
+"""``reslearn report``: (re)write the report.html of a training run or an experiment."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reslearn.commands.common import paragraph
+from reslearn.experiments.base import RESULTS_FILE
+from reslearn.experiments.report import write_experiment_report
+from reslearn.report.run_report import write_run_report
+from reslearn.train.run import CONFIG
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the page and print where it is."""
+    folder = Path(args.folder)
+    if (folder / RESULTS_FILE).is_file():
+        path = write_experiment_report(folder)
+    elif (folder / CONFIG).is_file():
+        path = write_run_report(folder)
+    elif not folder.is_dir():
+        raise ValueError(f"{folder}: no such folder")
+    else:
+        raise ValueError(
+            f"{folder} is neither a training run ({CONFIG}) nor an experiment ({RESULTS_FILE})"
+        )
+    print(path)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``report`` subcommand."""
+    parser = commands.add_parser(
+        "report",
+        help="write report.html for a run folder or an experiment folder",
+        description=paragraph(
+            "Regenerate the static report page (report.html, self-contained: open it from "
+            "disk in any browser) of a 'reslearn train' run folder (curves, final errors, "
+            "confusion matrix, per-class accuracy, settings, environment) or of a 'reslearn "
+            "reproduce' experiment folder (figures, tables beside the paper's numbers, the "
+            "budget, the command). Also works on an unfinished run."
+        ),
+    )
+    parser.add_argument("folder", metavar="RUN_OR_EXPERIMENT_DIR")
+    parser.set_defaults(func=run)

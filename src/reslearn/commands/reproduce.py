@@ -1,0 +1,158 @@
+"""``reslearn reproduce``: one of the paper's experiments in one command, with a report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+from reslearn.commands.common import paragraph
+from reslearn.device import DEVICES, PRECISIONS
+from reslearn.experiments import EXPERIMENTS, ExperimentSettings, get_experiment, run_experiment
+from reslearn.experiments.base import REPORT_FILE
+from reslearn.experiments.common import yes_no
+from reslearn.report.tables import format_table
+from reslearn.train import RECIPES, TrainingStopped
+
+
+def _weights_pair(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=FILE, e.g. resnet56=model.safetensors; got {text!r}"
+        )
+    return name.strip(), path.strip()
+
+
+def _settings(args: argparse.Namespace) -> ExperimentSettings:
+    experiment = get_experiment(args.experiment)
+    return ExperimentSettings(
+        data=args.data,
+        recipe=args.recipe,
+        iterations=args.iterations,
+        seeds=args.seeds or list(experiment.default_seeds),
+        depths=args.depths or [],
+        models=args.models or [],
+        weights=dict(args.weights or []),
+        max_images=args.max_images,
+        val_split=args.val_split,
+        batch_size=args.batch_size,
+        eval_every=args.eval_every,
+        device=args.device,
+        precision=args.precision,
+        cache_dir=args.cache_dir,
+        workers=args.workers,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run (or continue) the experiment and print its tables and claims."""
+    if args.list:
+        for e in EXPERIMENTS.values():
+            print(f"{e.name}\n{textwrap.indent(textwrap.fill(e.description, 76), '    ')}")
+        return 0
+    if args.experiment is None:
+        raise ValueError(f"name an experiment: {', '.join(EXPERIMENTS)} (or --list)")
+    settings = _settings(args)
+    for flag, value in (("--iterations", args.iterations), ("--max-images", args.max_images)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be a positive number; got {value}")
+    out = Path(args.out or Path("experiments") / args.experiment)
+    try:
+        results = run_experiment(
+            get_experiment(args.experiment), settings, out, quiet=args.quiet, command=sys.argv
+        )
+    except TrainingStopped as stop:
+        print(f"reslearn reproduce: {stop}", file=sys.stderr)
+        if stop.exit_code != 1:
+            print(
+                "  finished runs are kept; run the same command again to continue (the "
+                "interrupted run resumes from its last checkpoint)",
+                file=sys.stderr,
+            )
+        return stop.exit_code
+    experiment = get_experiment(args.experiment)
+    for table in experiment.tables(results):
+        print(f"\n{table.caption}\n{format_table(table.header, table.rows)}")
+    claims = results.get("claims") or []
+    if claims:
+        rows = [(c["claim"], yes_no(c["holds"]), c["evidence"]) for c in claims]
+        print(f"\nThe paper's claims\n{format_table(('claim', 'holds', 'ours'), rows)}")
+    print(f"\nreport: {out / REPORT_FILE}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``reproduce`` subcommand."""
+    listing = "\n".join(f"  {e.name:<12} {e.description}" for e in EXPERIMENTS.values())
+    parser = commands.add_parser(
+        "reproduce",
+        help="run one of the paper's experiments (degradation, table6, responses, shortcuts)",
+        description=paragraph(
+            "Train every network an experiment needs into OUT/runs/ (finished runs are reused "
+            "and an interrupted one resumes, so the command can be stopped and run again), "
+            "then write OUT/results.json (every number, with its settings) and OUT/report.html "
+            "(figures, tables beside the paper's numbers, budget, hardware, versions, the "
+            "command). The paper's budget is 64,000 iterations per network; --iterations N "
+            "runs a shorter schedule with the learning-rate drops scaled, and the report "
+            "says so."
+        ),
+        epilog="experiments:\n" + listing + "\n\nexamples (data: cifar10, a folder, ...):\n"
+        "  reslearn reproduce degradation --iterations 2000    about an hour on a 2-core CPU\n"
+        "  reslearn reproduce table6 --seeds 0 1 2 3 4          the paper's budget (a GPU)\n"
+        "  reslearn reproduce table6 --val-split 5000           the paper's 45k/5k split\n"
+        "  reslearn reproduce responses --weights resnet56=runs/r56/model.safetensors\n"
+        "  reslearn reproduce shortcuts --depths 32 --iterations 8000\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("experiment", nargs="?", choices=list(EXPERIMENTS), metavar="EXPERIMENT")
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument(
+        "--data",
+        default="cifar10",
+        metavar="SPEC",
+        help="data set, as for 'reslearn train' (cifar10)",
+    )
+    parser.add_argument("--out", metavar="DIR", help="experiment folder (experiments/EXPERIMENT)")
+    parser.add_argument("--quiet", action="store_true", help="log lines instead of progress bars")
+    budget = parser.add_argument_group("budget and recipe")
+    budget.add_argument(
+        "--recipe", choices=list(RECIPES), default="paper", help="training recipe (paper)"
+    )
+    budget.add_argument(
+        "--iterations", type=int, metavar="N", help="SGD steps per network (the recipe's: 64000)"
+    )
+    budget.add_argument(
+        "--seeds", type=int, nargs="+", metavar="S", help="seeds (table6: 0 1 2; others: 0)"
+    )
+    budget.add_argument("--batch-size", type=int, metavar="B", help="images per step (128)")
+    budget.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="N",
+        help="test-set evaluations every N steps (budgeted: 10 per run)",
+    )
+    budget.add_argument(
+        "--val-split",
+        type=int,
+        default=0,
+        metavar="N",
+        help="hold out N training images (the paper: 5000)",
+    )
+    which = parser.add_argument_group("which networks")
+    which.add_argument("--depths", type=int, nargs="+", metavar="D", help="CIFAR depths (6n+2)")
+    which.add_argument("--models", nargs="+", metavar="NAME", help="responses: networks to measure")
+    which.add_argument(
+        "--weights", type=_weights_pair, action="append", metavar="NAME=FILE",
+        help="responses: measure this file instead of training NAME; repeatable",
+    )  # fmt: skip
+    which.add_argument("--max-images", type=int, metavar="N", help="responses: first N test images")
+    speed = parser.add_argument_group("device and data")
+    speed.add_argument("--device", choices=DEVICES, default="auto", help="where to train (auto)")
+    speed.add_argument(
+        "--precision", choices=PRECISIONS, default="bf16", help="training precision (bf16)"
+    )
+    speed.add_argument("--cache-dir", metavar="DIR", help="decoded-array cache (~/.cache/reslearn)")
+    speed.add_argument("--workers", type=int, metavar="N", help="decoding processes")
+    parser.set_defaults(func=run)

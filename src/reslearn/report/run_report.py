@@ -1,0 +1,116 @@
+"""report.html of one training run: final errors, curves, confusion matrix, per-class accuracy,
+settings and environment, from the files in the run folder (also for an unfinished run)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from reslearn.report.html import HtmlPage
+from reslearn.train.config import TrainConfig
+from reslearn.train.metrics import read_metrics
+from reslearn.train.run import (
+    CONFIG,
+    CONFUSION,
+    CURVES,
+    EVALUATION,
+    METRICS,
+    REPORT,
+    SUMMARY,
+    _plot,
+)
+
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def write_run_report(run_dir: str | Path) -> Path:
+    """Write ``run_dir/report.html`` and return its path."""
+    run_dir = Path(run_dir)
+    config = _read(run_dir / CONFIG)
+    if config is None:
+        raise ValueError(f"{run_dir} is not a reslearn run folder (no {CONFIG})")
+    resolved, data = config["resolved"], config["data"]
+    summary = _read(run_dir / SUMMARY)
+    metrics = read_metrics(run_dir / METRICS) if (run_dir / METRICS).is_file() else []
+    page = HtmlPage(
+        f"{resolved['model']} on {data['name']}",
+        f"reslearn training run, {resolved['recipe']} recipe: {run_dir.resolve()}",
+    )
+
+    page.heading("Result")
+    train_errors = [r["train_error"] for r in metrics if "train_error" in r]
+    if summary is None:
+        step = metrics[-1]["step"] if metrics else 0
+        page.note(
+            f"Unfinished: logged up to step {step:,} of {resolved['iterations']:,}. Continue with "
+            f"'reslearn train --resume {run_dir}'.",
+            "warning",
+        )
+    evaluations = [r for r in metrics if "test_error" in r or "val_error" in r]
+    last = summary or (evaluations[-1] if evaluations else {})
+    facts = {
+        "test error": _pct(last.get("test_error")),
+        "test top-5 error": _pct(last.get("test_top5_error")),
+        "validation error": _pct(last.get("val_error")),
+        "training error (last logging window, augmented batches)": _pct(
+            train_errors[-1] if train_errors else None
+        ),
+        "iterations": f"{resolved['iterations']:,} ({resolved['epochs']:.1f} epochs of "
+        f"{data['train_images']:,} images, batch {resolved['batch_size']})",
+    }
+    if summary is not None:
+        facts["training time"] = f"{summary['train_seconds'] / 60:.1f} min" + (
+            " (over several resumed sessions)" if summary.get("resumed") else ""
+        )
+    page.definitions({k: v for k, v in facts.items() if v != "-"})
+
+    if metrics:
+        if not (run_dir / CURVES).is_file():
+            _plot(run_dir, TrainConfig.from_dict(resolved))
+        page.figure(
+            run_dir / CURVES,
+            "Training error (dashed, augmented batches) and test error (bold) against "
+            "iterations; grey verticals mark learning-rate drops.",
+        )
+    evaluation = _read(run_dir / EVALUATION)
+    if evaluation is not None:
+        page.heading(f"Per class ({evaluation['split']} split, {evaluation['count']:,} images)")
+        if (run_dir / CONFUSION).is_file():
+            page.figure(run_dir / CONFUSION, "Confusion matrix: rows are true classes.")
+        accuracy = evaluation["per_class_accuracy"]
+        rows = sorted(
+            ((name, _pct(acc)) for name, acc in accuracy.items()),
+            key=lambda row: float(row[1].rstrip("%")) if row[1] != "-" else 101.0,
+        )
+        page.table(("class", "accuracy"), rows, "Per-class accuracy, lowest first")
+
+    page.heading("Settings")
+    page.paragraph(
+        "Data: "
+        f"{data['name']} ({data['source']}), {data['train_images']:,} training images of "
+        f"{'x'.join(map(str, data['image_size']))} pixels, {len(data['classes'])} classes."
+    )
+    page.code(json.dumps(resolved, indent=2))
+    page.heading("Environment")
+    environment = dict(config["environment"])
+    command = environment.pop("command", None)
+    page.definitions(environment)
+    if command:
+        page.paragraph("The command that started this run:")
+        page.code(_command_line(command))
+    return page.write(run_dir / REPORT)
+
+
+def _command_line(argv: list[str]) -> str:
+    """``reslearn train ...`` for the CLI's argv (script or ``-m``), else the argv as it was."""
+    if argv and Path(argv[0]).name in ("reslearn", "__main__.py"):
+        return shlex.join(["reslearn", *argv[1:]])
+    return shlex.join(argv)
