@@ -1,0 +1,339 @@
+"""Running an experiment: a planned set of training runs, each trained once into
+``OUT/runs/<name>`` and reused (or resumed) when the experiment is run again, then analysed
+into ``results.json`` and a report page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from reslearn.atomic import atomic_write
+from reslearn.models import create_model
+from reslearn.train.checkpoint import list_checkpoints
+from reslearn.train.config import TrainConfig
+from reslearn.train.metrics import read_metrics
+from reslearn.train.run import CONFIG, METRICS, SUMMARY, train
+
+EXPERIMENT_FILE, RESULTS_FILE, REPORT_FILE = "experiment.json", "results.json", "report.html"
+
+#: Settings that may differ between the sessions of one run without changing its result.
+_WHERE_NOT_WHAT = ("device", "workers", "cache_dir")
+
+#: Evaluations per budgeted run (enough points for a curve, few enough to stay cheap).
+_EVALUATIONS_PER_RUN = 10
+
+
+@dataclass
+class ExperimentSettings:
+    """What an experiment trains on and for how long; experiment-specific choices included."""
+
+    data: str
+    recipe: str = "paper"
+    iterations: int | None = None  # None: the recipe's own budget (64k for the paper's)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    depths: list[int] = field(default_factory=list)  # empty: the experiment's default
+    models: list[str] = field(default_factory=list)  # responses: the networks to measure
+    weights: dict[str, str] = field(default_factory=dict)  # responses: trained elsewhere
+    max_images: int | None = None  # responses: measure on the first N test images
+    val_split: int = 0
+    batch_size: int | None = None
+    eval_every: int | None = None
+    device: str = "auto"
+    precision: str = "bf16"
+    cache_dir: str | None = None
+    workers: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready settings."""
+        return dataclasses.asdict(self)
+
+    def train_config(self, model: str, seed: int, **model_options: Any) -> TrainConfig:
+        """The training settings of one run of the experiment."""
+        eval_every, log_every = self.eval_every, 100
+        if self.iterations is not None:
+            eval_every = eval_every or max(1, self.iterations // _EVALUATIONS_PER_RUN)
+            log_every = max(1, min(100, self.iterations // 40))
+        return TrainConfig(
+            data=self.data,
+            model=model,
+            model_options=dict(model_options),
+            recipe=self.recipe,
+            iterations=self.iterations,
+            seed=seed,
+            val_split=self.val_split,
+            batch_size=self.batch_size,
+            eval_every=eval_every,
+            log_every=log_every,
+            device=self.device,
+            precision=self.precision,
+            cache_dir=self.cache_dir,
+            workers=self.workers,
+        )
+
+
+@dataclass
+class PlannedRun:
+    """One training run of an experiment: its folder name, settings and what it stands for."""
+
+    name: str
+    config: TrainConfig
+    labels: dict[str, Any]  # e.g. {"family": "plain", "depth": 20, "seed": 0}
+
+
+@dataclass
+class FinishedRun:
+    """A trained run on disk."""
+
+    planned: PlannedRun
+    run_dir: Path
+    reused: bool
+
+    def summary(self) -> dict[str, Any]:
+        """The run's summary.json."""
+        return json.loads((self.run_dir / SUMMARY).read_text())
+
+    def record(self, root: Path) -> dict[str, Any]:
+        """Everything results.json keeps about this run."""
+        saved = json.loads((self.run_dir / CONFIG).read_text())
+        summary = self.summary()
+        metrics = read_metrics(self.run_dir / METRICS)
+        train_errors = [r["train_error"] for r in metrics if "train_error" in r]
+        config = self.planned.config
+        model = create_model(
+            config.model,
+            num_classes=len(saved["data"]["classes"]),
+            in_channels=saved["data"]["channels"],
+            **config.model_options,
+        )
+        resolved = saved["resolved"]
+        return {
+            "name": self.planned.name,
+            **self.planned.labels,
+            "model": config.model,
+            "model_options": config.model_options,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "iterations": resolved["iterations"],
+            "epochs": round(resolved["epochs"], 2),
+            "milestones": resolved["milestones"],
+            # the last logging window's error on augmented training batches (Fig. 6's curve)
+            "final_train_error": train_errors[-1] if train_errors else None,
+            "test_error": summary.get("test_error"),
+            "test_top5_error": summary.get("test_top5_error"),
+            "val_error": summary.get("val_error"),
+            "train_seconds": summary.get("train_seconds"),
+            "run_dir": str(self.run_dir.relative_to(root)),
+            "reused": self.reused,
+        }
+
+
+class Experiment:
+    """An experiment: which runs to train, and what to compute and show from them.
+
+    Subclasses set the class attributes and implement ``plan``, ``analyse``, ``figures`` and
+    ``tables``; ``run_experiment`` and the report do the rest.
+    """
+
+    name: str = ""
+    title: str = ""
+    description: str = ""
+    default_depths: tuple[int, ...] = ()
+    default_seeds: tuple[int, ...] = (0,)
+
+    def check(self, settings: ExperimentSettings) -> None:
+        """Raise a one-line ValueError for settings this experiment cannot use."""
+
+    def plan(self, settings: ExperimentSettings) -> list[PlannedRun]:
+        """The runs to train (in this order)."""
+        raise NotImplementedError
+
+    def analyse(
+        self, settings: ExperimentSettings, runs: list[FinishedRun], records: list[dict]
+    ) -> dict[str, Any]:
+        """Experiment-specific results (tables' numbers, claims), added to results.json."""
+        return {}
+
+    def figures(self, results: dict[str, Any], root: Path) -> list[tuple[str, str]]:
+        """Draw the figures into ``root``; returns (file name, caption) pairs."""
+        return []
+
+    def tables(self, results: dict[str, Any]) -> list[Table]:
+        """The tables of the report."""
+        return []
+
+
+@dataclass
+class Table:
+    """A report table: a caption, a header and rows of display strings."""
+
+    caption: str
+    header: Sequence[str]
+    rows: list[Sequence[str]]
+
+
+def run_experiment(
+    experiment: Experiment,
+    settings: ExperimentSettings,
+    out: str | Path,
+    *,
+    quiet: bool = False,
+    command: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Train every planned run that is not finished yet, then write results.json and
+    report.html into ``out``; returns the results.
+
+    A finished run (summary.json present) is reused; an interrupted one is resumed from its
+    checkpoint. A run trained with other settings is an error, never silently mixed in.
+    """
+    experiment.check(settings)
+    planned = experiment.plan(settings)
+    for run in planned:
+        run.config.validate()
+    root = Path(out)
+    for run in planned:  # before anything is written: a mismatch leaves the folder as it was
+        if (root / "runs" / run.name / CONFIG).is_file():
+            _check_same_settings(run, root / "runs" / run.name)
+    _claim_folder(root, experiment.name, settings, command)
+    finished = []
+    for number, run in enumerate(planned, 1):
+        finished.append(
+            ensure_run(
+                run, root / "runs" / run.name, quiet=quiet, label=f"[{number}/{len(planned)}]"
+            )
+        )
+    records = [run.record(root) for run in finished]
+    results = {
+        "experiment": experiment.name,
+        "title": experiment.title,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings.as_dict(),
+        "command": shlex.join(command) if command else None,
+        "data": _data_name(finished, settings),
+        "budget": _budget(records, settings),
+        "environment": _environment(finished),
+        "runs": records,
+        **experiment.analyse(settings, finished, records),
+    }
+    atomic_write(
+        root / RESULTS_FILE,
+        lambda f: f.write((json.dumps(results, indent=2) + "\n").encode()),
+        durable=False,
+    )
+    from reslearn.experiments.report import write_experiment_report
+
+    write_experiment_report(root)
+    return results
+
+
+def _claim_folder(
+    root: Path, name: str, settings: ExperimentSettings, command: Sequence[str] | None
+) -> None:
+    """Make ``root`` this experiment's folder, refusing one that holds something else."""
+    marker = root / EXPERIMENT_FILE
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--out {root} is a file; give a folder")
+    if marker.is_file():
+        existing = json.loads(marker.read_text()).get("experiment")
+        if existing != name:
+            raise ValueError(
+                f"{root} holds the '{existing}' experiment; give '{name}' another --out"
+            )
+    elif root.is_dir() and any(root.iterdir()):
+        raise ValueError(
+            f"{root} is not empty and is not an experiment folder; choose another --out"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    record = {"experiment": name, "settings": settings.as_dict(), "command": list(command or [])}
+    marker.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def ensure_run(run: PlannedRun, run_dir: Path, *, quiet: bool, label: str) -> FinishedRun:
+    """Reuse, resume or train one run; returns it finished."""
+    what = f"{label} {run.name}"
+    if (run_dir / SUMMARY).is_file():
+        _check_same_settings(run, run_dir)
+        print(f"{what}: finished earlier, reused ({run_dir})", file=sys.stderr)
+        return FinishedRun(run, run_dir, reused=True)
+    if (run_dir / CONFIG).is_file():
+        _check_same_settings(run, run_dir)
+        if list_checkpoints(run_dir / "checkpoints"):
+            print(f"{what}: resuming the interrupted run", file=sys.stderr)
+            train(None, resume=run_dir, quiet=quiet)  # type: ignore[arg-type]
+        else:  # stopped before its first checkpoint: nothing to keep
+            print(f"{what}: restarting (it stopped before its first checkpoint)", file=sys.stderr)
+            train(run.config, run_dir, overwrite=True, quiet=quiet)
+    else:
+        iterations = f"{run.config.iterations:,} iterations" if run.config.iterations else "recipe"
+        print(f"{what}: training ({iterations})", file=sys.stderr)
+        train(run.config, run_dir, quiet=quiet)
+    return FinishedRun(run, run_dir, reused=False)
+
+
+def _check_same_settings(run: PlannedRun, run_dir: Path) -> None:
+    saved = json.loads((run_dir / CONFIG).read_text())["settings"]
+    wanted = run.config.as_dict()
+    differences = [
+        f"{key}={saved.get(key)!r} (now {wanted[key]!r})"
+        for key in wanted
+        if key not in _WHERE_NOT_WHAT and saved.get(key) != wanted[key]
+    ]
+    if differences:
+        raise ValueError(
+            f"{run_dir} was trained with {', '.join(differences)}; use another --out, "
+            f"or delete {run_dir} to train it again"
+        )
+
+
+def _budget(records: list[dict], settings: ExperimentSettings) -> dict[str, Any]:
+    from reslearn.experiments.paper import PAPER_ITERATIONS
+
+    iterations = sorted({r["iterations"] for r in records})
+    epochs = sorted({r["epochs"] for r in records})
+    full = settings.recipe == "paper" and iterations == [PAPER_ITERATIONS]
+
+    def one_or_all(values: list) -> Any:
+        return values[0] if len(values) == 1 else (values or None)
+
+    return {
+        "recipe": settings.recipe,
+        "iterations": one_or_all(iterations),
+        "epochs": one_or_all(epochs),
+        "milestones": records[0]["milestones"] if records else [],
+        "paper_iterations": PAPER_ITERATIONS,
+        "fraction_of_paper": round(max(iterations) / PAPER_ITERATIONS, 4) if iterations else 0,
+        "full_paper_recipe": full,
+    }
+
+
+def _environment(runs: list[FinishedRun]) -> dict[str, Any]:
+    """Where the runs were trained (each run's config.json records its own)."""
+    if not runs:  # every network was given as weights: this machine measured them
+        import platform
+
+        import torch
+
+        import reslearn
+
+        return {"torch": torch.__version__, "python": platform.python_version(),
+                "reslearn": reslearn.__version__}  # fmt: skip
+    seen: dict[str, Any] = {}
+    for run in runs:
+        environment = json.loads((run.run_dir / CONFIG).read_text())["environment"]
+        for key in ("device_name", "device", "threads", "torch", "python", "reslearn"):
+            seen.setdefault(key, set()).add(str(environment.get(key)))
+        seen.setdefault("git_revision", set()).add(str(environment.get("git_revision")))
+    return {key: ", ".join(sorted(values)) for key, values in seen.items()}
+
+
+def _data_name(runs: list[FinishedRun], settings: ExperimentSettings) -> str:
+    """The data set's name as the runs recorded it (e.g. cifar10-jpeg), else as given."""
+    for run in runs:
+        return json.loads((run.run_dir / CONFIG).read_text())["data"]["name"]
+    return settings.data

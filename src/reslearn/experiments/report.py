@@ -1,0 +1,135 @@
+"""report.html of an experiment, drawn from its results.json and its runs' metrics: the budget
+up front, the paper's claims checked, figures, tables with the paper's numbers, the runs,
+settings, environment and the command that reproduces it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from reslearn.experiments import get_experiment
+from reslearn.experiments.base import REPORT_FILE, RESULTS_FILE
+from reslearn.experiments.common import percent, yes_no
+from reslearn.report.html import HtmlPage
+
+
+def reproduce_command(results: dict[str, Any], root: Path) -> str:
+    """The ``reslearn reproduce`` command line that gives these results."""
+    s = results["settings"]
+    argv = ["reslearn", "reproduce", results["experiment"], "--data", s["data"], "--out", str(root)]
+    if s["recipe"] != "paper":
+        argv += ["--recipe", s["recipe"]]
+    for key in ("iterations", "batch_size", "eval_every", "max_images"):
+        if s.get(key) is not None:
+            argv += [f"--{key.replace('_', '-')}", str(s[key])]
+    if s.get("val_split"):
+        argv += ["--val-split", str(s["val_split"])]
+    for key in ("seeds", "depths", "models"):
+        if s.get(key):
+            argv += [f"--{key}", *map(str, s[key])]
+    for name, path in s.get("weights", {}).items():
+        argv += ["--weights", f"{name}={path}"]
+    if s.get("precision") != "bf16":
+        argv += ["--precision", s["precision"]]
+    return shlex.join(argv)
+
+
+def budget_text(budget: dict[str, Any]) -> tuple[str, str]:
+    """(sentence, note kind) describing the training budget against the paper's recipe."""
+    iterations = budget["iterations"]
+    if budget["full_paper_recipe"]:
+        return (
+            "Full paper recipe: 64,000 iterations at batch 128, lr 0.1 divided by 10 at 32k and "
+            "48k. These numbers are comparable with the paper's.",
+            "ok",
+        )
+    if iterations is None:
+        return ("No training runs: every network was given as weights.", "")
+    many = isinstance(iterations, list)
+    shown = ", ".join(f"{i:,}" for i in iterations) if many else f"{iterations:,}"
+    epochs = budget["epochs"]
+    epochs_shown = (
+        ", ".join(f"{e:g}" for e in epochs) if isinstance(epochs, list) else f"{epochs:g}"
+    )
+    drops = ", ".join(f"{m:,}" for m in budget["milestones"]) or "none"
+    return (
+        f"Budgeted run, not the paper's recipe: {shown} iterations ({epochs_shown} epochs) of the "
+        f"'{budget['recipe']}' recipe, {100 * budget['fraction_of_paper']:.2g}% of the paper's "
+        f"{budget['paper_iterations']:,}; learning-rate drops at {drops}. Errors are higher than "
+        "the paper's; compare the order of the networks, not the values.",
+        "warning",
+    )
+
+
+def write_experiment_report(root: str | Path) -> Path:
+    """(Re)draw the figures and write ``root/report.html`` from ``root/results.json``."""
+    root = Path(root)
+    path = root / RESULTS_FILE
+    if not path.is_file():
+        raise ValueError(f"{root} has no {RESULTS_FILE}; run 'reslearn reproduce' into it first")
+    results = json.loads(path.read_text())
+    experiment = get_experiment(results["experiment"])
+    page = HtmlPage(
+        results["title"], f"reslearn reproduce {results['experiment']}: {root.resolve()}"
+    )
+    text, kind = budget_text(results["budget"])
+    page.note(text, kind)
+
+    claims = results.get("claims") or []
+    if claims:
+        page.heading("The paper's claims, checked")
+        held = sum(c["holds"] for c in claims)
+        page.table(
+            ("claim", "holds here", "our numbers"),
+            [(c["claim"], yes_no(c["holds"]), c["evidence"]) for c in claims],
+            f"{held} of {len(claims)} hold with this budget",
+            verdict_column=1,
+        )
+    for statement in (results.get("paper") or {}).values():
+        if isinstance(statement, str):
+            page.paragraph(f"The paper: {statement}")
+
+    figures = experiment.figures(results, root)
+    if figures:
+        page.heading("Figures")
+        for name, caption in figures:
+            page.figure(root / name, caption)
+    tables = experiment.tables(results)
+    if tables:
+        page.heading("Tables")
+        for table in tables:
+            page.table(table.header, table.rows, table.caption)
+
+    if results["runs"]:
+        page.heading("Runs")
+        page.table(
+            ("run", "model", "seed", "iterations", "training error", "test error", "minutes",
+             "folder"),
+            [
+                (
+                    r["name"],
+                    r["model"],
+                    str(r["seed"]),
+                    f"{r['iterations']:,}",
+                    percent(r["final_train_error"]),
+                    percent(r["test_error"]),
+                    f"{r['train_seconds'] / 60:.1f}" if r.get("train_seconds") else "-",
+                    r["run_dir"],
+                )
+                for r in results["runs"]
+            ],
+            "Every training run (each folder has its own report.html)",
+        )  # fmt: skip
+    page.heading("Reproduce")
+    page.code(reproduce_command(results, root))
+    page.paragraph(
+        "Finished runs are reused when the command is run again; an interrupted run resumes "
+        "from its last checkpoint."
+    )
+    page.heading("Settings and environment")
+    page.definitions({k: v for k, v in results["settings"].items() if v not in (None, [], {})})
+    page.definitions(results["environment"])
+    page.paragraph(f"Results created {results['created']}; every number is in {RESULTS_FILE}.")
+    return page.write(root / REPORT_FILE)

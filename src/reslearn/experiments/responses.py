@@ -1,0 +1,192 @@
+"""Layer responses (Fig. 7): the standard deviation of every 3x3 layer's response on the test
+set, for plain and residual networks trained here or given as weights."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from reslearn.analysis import layer_responses
+from reslearn.data import load_dataset
+from reslearn.data.device_data import to_device_uint8
+from reslearn.device import resolve_device
+from reslearn.experiments import paper
+from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
+from reslearn.experiments.common import claim
+from reslearn.models import model_info
+from reslearn.train.run import WEIGHTS
+from reslearn.weights import load_weights
+
+_CHUNK = 500  # images per forward pass
+
+
+class Responses(Experiment):
+    """Fig. 7 for plain-20/56 and ResNet-20/56/110 (--models), trained here or --weights."""
+
+    name = "responses"
+    title = "Layer responses of plain and residual networks (Fig. 7)"
+    description = (
+        "std of every 3x3 layer's response (after BN, before the addition and ReLU) on the "
+        "test set for plain20/56 and resnet20/56/110 (--models), trained here or given with "
+        "--weights NAME=FILE"
+    )
+    default_models = ("plain20", "plain56", "resnet20", "resnet56", "resnet110")
+
+    def models(self, settings: ExperimentSettings) -> list[str]:
+        """The networks to measure, in the order given."""
+        names = list(settings.models or self.default_models)
+        names += [n for n in settings.weights if n not in names]
+        return names
+
+    def check(self, settings: ExperimentSettings) -> None:
+        for name in self.models(settings):
+            model_info(name)
+        for name, path in settings.weights.items():
+            if not Path(path).is_file():
+                raise ValueError(f"--weights {name}={path}: no such file")
+        if settings.depths:
+            raise ValueError("responses takes --models (e.g. plain20 resnet20), not --depths")
+
+    def plan(self, settings: ExperimentSettings) -> list[PlannedRun]:
+        seed = settings.seeds[0]
+        return [
+            PlannedRun(
+                name=f"{name}-s{seed}",
+                config=settings.train_config(name, seed),
+                labels=_labels(name) | {"seed": seed},
+            )
+            for name in self.models(settings)
+            if name not in settings.weights
+        ]
+
+    def analyse(self, settings, runs, records) -> dict[str, Any]:
+        device = resolve_device(settings.device)
+        trained_here = {run.planned.config.model: run.run_dir / WEIGHTS for run in runs}
+        measured = []
+        images_cache: dict[tuple, Any] = {}
+        for name in self.models(settings):
+            path = Path(settings.weights.get(name) or trained_here[name])
+            trained = load_weights(path, device)
+            if trained.name != name:
+                raise ValueError(f"--weights {name}={path} holds a {trained.name}, not a {name}")
+            key = (trained.image_size, trained.in_channels)
+            if key not in images_cache:
+                images_cache[key] = _test_images(settings, trained.image_size[0])
+            images = images_cache[key]
+            print(f"responses: measuring {name} on {len(images):,} test images", file=sys.stderr)
+            batches = (
+                trained.normalizer(to_device_uint8(images[i : i + _CHUNK], device))
+                for i in range(0, len(images), _CHUNK)
+            )
+            layers = layer_responses(trained.model, batches)
+            stds = [layer.std for layer in layers]
+            measured.append(
+                {
+                    "model": name,
+                    **_labels(name),
+                    "weights": str(path),
+                    "trained_here": name not in settings.weights,
+                    "images": len(images),
+                    "layers": [
+                        {"index": x.index, "name": x.name, "std": x.std, "mean_abs": x.mean_abs}
+                        for x in layers
+                    ],
+                    "mean_std": sum(stds) / len(stds),
+                }
+            )
+        return {"responses": measured, "claims": _claims(measured), "paper": {"fig7": paper.FIG7}}
+
+    def figures(self, results: dict[str, Any], root: Path) -> list[tuple[str, str]]:
+        _plot_responses(results["responses"], root / "responses.png")
+        return [
+            (
+                "responses.png",
+                "Standard deviation of each 3x3 layer's response (after BN, before the addition "
+                "and ReLU) on the test set: top, in layer order; bottom, sorted by magnitude. "
+                "Dashed: plain networks; solid: ResNets.",
+            )
+        ]
+
+    def tables(self, results: dict[str, Any]) -> list[Table]:
+        rows = [
+            (
+                r["model"],
+                str(len(r["layers"])),
+                f"{r['mean_std']:.3f}",
+                f"{max(x['std'] for x in r['layers']):.3f}",
+                f"{min(x['std'] for x in r['layers']):.3f}",
+                "trained here" if r["trained_here"] else r["weights"],
+            )
+            for r in results["responses"]
+        ]
+        return [
+            Table(
+                "Response std per network (mean over its 3x3 layers)",
+                ("network", "3x3 layers", "mean std", "largest", "smallest", "weights"),
+                rows,
+            )
+        ]
+
+
+def _labels(name: str) -> dict[str, Any]:
+    info = model_info(name)
+    return {"family": "plain" if info.plain else "resnet", "depth": info.depth}
+
+
+def _test_images(settings: ExperimentSettings, size: int):
+    dataset = load_dataset(
+        settings.data, image_size=size, cache_dir=settings.cache_dir, workers=settings.workers
+    )
+    split = dataset.test if dataset.test is not None else dataset.train
+    images = split.images
+    return images[: settings.max_images] if settings.max_images else images
+
+
+def _claims(measured: list[dict]) -> list[dict]:
+    by_name = {m["model"]: m for m in measured}
+    claims = []
+    for m in measured:
+        plain = by_name.get(f"plain{m['depth']}")
+        if m["family"] == "resnet" and plain is not None:
+            claims.append(
+                claim(
+                    f"ResNet-{m['depth']} responds less than plain-{m['depth']}",
+                    m["mean_std"] < plain["mean_std"],
+                    f"mean std {m['mean_std']:.3f} vs {plain['mean_std']:.3f}",
+                )
+            )
+    resnets = sorted((m for m in measured if m["family"] == "resnet"), key=lambda m: m["depth"])
+    for shallow, deep in zip(resnets, resnets[1:]):
+        claims.append(
+            claim(
+                f"ResNet-{deep['depth']}'s layers respond less than ResNet-{shallow['depth']}'s",
+                deep["mean_std"] < shallow["mean_std"],
+                f"mean std {deep['mean_std']:.3f} vs {shallow['mean_std']:.3f}",
+            )
+        )
+    return claims
+
+
+def _plot_responses(measured: list[dict], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.5, 7.0), dpi=120)
+    by_layer, by_size = figure.subplots(2, 1)
+    for index, m in enumerate(measured):
+        stds = [x["std"] for x in m["layers"]]
+        style = "--" if m["family"] == "plain" else "-"
+        label = f"{'plain' if m['family'] == 'plain' else 'ResNet'}-{m['depth']}"
+        by_layer.plot(range(1, len(stds) + 1), stds, style, color=f"C{index}", label=label)
+        by_size.plot(
+            range(1, len(stds) + 1), sorted(stds, reverse=True), style, color=f"C{index}",
+            label=label,
+        )  # fmt: skip
+    by_layer.set_xlabel("layer index (original)")
+    by_size.set_xlabel("layer index (sorted by magnitude)")
+    for axes in (by_layer, by_size):
+        axes.set_ylabel("std")
+        axes.grid(True, linewidth=0.3)
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
