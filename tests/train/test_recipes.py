@@ -32,6 +32,12 @@ def test_iterations_scale_the_milestones():
     assert c.milestones == [4000, 6000]
 
 
+@pytest.mark.parametrize("iterations,milestones", [(3, [2]), (2, [1]), (1, [])])
+def test_tiny_budgets_keep_each_lr_drop_once_and_inside_the_run(iterations, milestones):
+    c = TrainConfig(data="x", model="resnet20", iterations=iterations).resolve(50_000)
+    assert c.milestones == milestones
+
+
 def test_fast_recipe_is_thirty_epochs_of_onecycle():
     c = TrainConfig(data="x", recipe="fast").resolve(50_000)
     assert c.iterations == 30 * 390 and c.schedule == "onecycle"

@@ -86,7 +86,9 @@ class TrainConfig:
         out.epochs = out.iterations / steps_per_epoch
         if out.milestones is None:
             # --iterations N scales the paper's 32k/48k-of-64k milestones proportionally
-            out.milestones = [round(f * out.iterations) for f in recipe.milestone_fractions]
+            # (a tiny budget can round two drops onto one step, or onto 0: keep each once)
+            scaled = {round(f * out.iterations) for f in recipe.milestone_fractions}
+            out.milestones = sorted(m for m in scaled if 0 < m < out.iterations)
         if out.warmup_steps is None:
             out.warmup_steps = round(recipe.warmup_fraction * out.iterations)
         if out.low_lr_warmup is None:
