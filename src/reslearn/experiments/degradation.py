@@ -18,7 +18,8 @@ from reslearn.experiments.common import (
 )
 from reslearn.report.curves import plot_curve_panels
 
-FAMILIES = (("plain", "plain"), ("resnet", "ResNet"))
+FAMILIES = (("plain", "plain"), ("resnet", "ResNet"))  # (label, display name)
+_PANEL_TITLES = {"plain": "plain networks", "resnet": "ResNets"}
 
 
 class Degradation(Experiment):
@@ -108,7 +109,7 @@ class Degradation(Experiment):
         first_seed = min(r["seed"] for r in records)
         panels = [
             (
-                f"{title} networks",
+                _PANEL_TITLES[family],
                 load_curves(
                     root,
                     sorted(
