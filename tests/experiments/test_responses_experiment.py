@@ -11,13 +11,15 @@ from reslearn.train import TrainConfig, train
 from reslearn.weights import load_weights
 
 
+def _weights(data, settings, out, model: str, iterations: int):
+    """Train ``model`` briefly outside any experiment; its model.safetensors."""
+    config = TrainConfig(data=str(data), model=model, iterations=iterations, batch_size=16,
+                         cache_dir=settings().cache_dir)  # fmt: skip
+    return train(config, out, quiet=True).run_dir / "model.safetensors"
+
+
 def test_responses_of_trained_and_given_networks(settings, tiny_data, tmp_path):
-    given = train(
-        TrainConfig(data=str(tiny_data), model="plain20", iterations=3, batch_size=16,
-                     cache_dir=settings().cache_dir),
-        tmp_path / "given",
-        quiet=True,
-    ).run_dir / "model.safetensors"  # fmt: skip
+    given = _weights(tiny_data, settings, tmp_path / "given", "plain20", 3)
     out = tmp_path / "responses"
     results = run_experiment(
         get_experiment("responses"),
@@ -42,12 +44,7 @@ def test_responses_of_trained_and_given_networks(settings, tiny_data, tmp_path):
 
 
 def test_weights_of_another_network_are_refused(settings, tmp_path, tiny_data):
-    given = train(
-        TrainConfig(data=str(tiny_data), model="resnet20", iterations=2, batch_size=16,
-                     cache_dir=settings().cache_dir),
-        tmp_path / "r20",
-        quiet=True,
-    ).run_dir / "model.safetensors"  # fmt: skip
+    given = _weights(tiny_data, settings, tmp_path / "r20", "resnet20", 2)
     with pytest.raises(ValueError, match="holds a resnet20, not a plain20"):
         run_experiment(
             get_experiment("responses"),
@@ -58,12 +55,7 @@ def test_weights_of_another_network_are_refused(settings, tmp_path, tiny_data):
 
 
 def test_networks_all_given_as_weights_train_nothing(settings, tmp_path, tiny_data):
-    given = train(
-        TrainConfig(data=str(tiny_data), model="resnet20", iterations=2, batch_size=16,
-                     cache_dir=settings().cache_dir),
-        tmp_path / "r20",
-        quiet=True,
-    ).run_dir / "model.safetensors"  # fmt: skip
+    given = _weights(tiny_data, settings, tmp_path / "r20", "resnet20", 2)
     out = tmp_path / "out"
     results = run_experiment(
         get_experiment("responses"),
@@ -72,6 +64,6 @@ def test_networks_all_given_as_weights_train_nothing(settings, tmp_path, tiny_da
         quiet=True,
     )
     assert results["runs"] == [] and results["budget"]["iterations"] is None
-    assert "No training runs: every network was given as weights" in (
-        out / "report.html"
-    ).read_text()
+    assert (
+        "No training runs: every network was given as weights" in (out / "report.html").read_text()
+    )

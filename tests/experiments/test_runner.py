@@ -46,9 +46,7 @@ def test_degradation_trains_every_run_and_aggregates(degradation):
     ]  # fmt: skip
     plain = {s["depth"]: s for s in results["summary"] if s["family"] == "plain"}
     degraded = results["claims"][0]
-    assert degraded["holds"] == (
-        plain[32]["final_train_error"] > plain[20]["final_train_error"]
-    )
+    assert degraded["holds"] == (plain[32]["final_train_error"] > plain[20]["final_train_error"])
     saved = json.loads((out / "results.json").read_text())
     assert saved["summary"] == results["summary"]
     for name in ("degradation.png", "final-errors.png", "report.html"):

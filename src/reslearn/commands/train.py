@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{c.model}: {errors} after {c.iterations:,} iterations ({c.epochs:.1f} epochs, "
         f"{c.recipe} recipe) in {minutes}m{seconds:02d}s\n"
-        f"run folder: {result.run_dir}  (model.safetensors, metrics.jsonl, curves.png)"
+        f"run folder: {result.run_dir}  (report.html, model.safetensors, metrics.jsonl)"
     )
     return 0
 
@@ -92,8 +92,9 @@ def register(commands: argparse._SubParsersAction) -> None:
             "Train a network with a recipe. The whole data set is decoded once (cached), held "
             "on the training device and augmented there batch by batch (pad 4, random crop, "
             "horizontal flip), with bf16 autocast and channels_last by default. The run folder "
-            "gets config.json, metrics.jsonl, checkpoints/ (the newest two), model.safetensors "
-            "and curves.png. Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; "
+            "gets config.json, metrics.jsonl, checkpoints/ (the newest two), model.safetensors, "
+            "curves.png, confusion.png and report.html (all on one page). Ctrl-C (or "
+            "SIGTERM) stops after the current step with a checkpoint; "
             f"--resume continues bit for bit. Recipes: {recipes}. Any recipe setting can be "
             "overridden by its flag."
         ),

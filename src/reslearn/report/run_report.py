@@ -19,7 +19,7 @@ from reslearn.train.run import (
     METRICS,
     REPORT,
     SUMMARY,
-    _plot,
+    draw_curves,
 )
 
 
@@ -74,7 +74,7 @@ def write_run_report(run_dir: str | Path) -> Path:
 
     if metrics:
         if not (run_dir / CURVES).is_file():
-            _plot(run_dir, TrainConfig.from_dict(resolved))
+            draw_curves(run_dir, TrainConfig.from_dict(resolved))
         page.figure(
             run_dir / CURVES,
             "Training error (dashed, augmented batches) and test error (bold) against "

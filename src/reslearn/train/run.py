@@ -251,7 +251,7 @@ def train(
         final = trainer.fit(start, hooks)
     finally:
         log.close()
-        _plot(run_dir, resolved)
+        draw_curves(run_dir, resolved)
     wall = elapsed_before + time.perf_counter() - loop_started
     save_weights(
         run_dir / WEIGHTS,
@@ -303,7 +303,7 @@ def _write_evaluation(run_dir: Path, trainer: Trainer, classes: list[str]) -> No
     )
 
 
-def _plot(run_dir: Path, config: TrainConfig) -> None:
+def draw_curves(run_dir: Path, config: TrainConfig) -> None:
     """Redraw curves.png from metrics.jsonl (also after an interrupted run)."""
     path = run_dir / METRICS
     records = read_metrics(path) if path.exists() else []
