@@ -1,0 +1,66 @@
+"""``reslearn cam``: overlay PNGs and predictions.json, and one-line errors for bad input."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from reslearn.cli import main
+from reslearn.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, write_image_folder):
+    root = tmp_path_factory.mktemp("cam")
+    data = write_image_folder(root / "data", ["red", "green", "blue"], {"train": 16, "test": 4})
+    config = TrainConfig(data=str(data), model="plain20", iterations=3, batch_size=16,
+                         cache_dir=str(root / "cache"))  # fmt: skip
+    return train(config, root / "run", quiet=True).run_dir, data
+
+
+def test_overlays_and_predictions(run_dir, tmp_path, capsys):
+    run, data = run_dir
+    images = [str(data / "test" / "red" / "000.png"), str(data / "test" / "blue" / "001.png")]
+    assert main(["cam", str(run), *images, "-o", str(tmp_path), "--topk", "2"]) == 0
+    summary = json.loads((tmp_path / "predictions.json").read_text())
+    assert summary["method"] == "cam" and summary["layer"] == "layer3"
+    assert [len(r["maps"]) for r in summary["images"]] == [2, 2]
+    for record in summary["images"]:
+        for entry in record["maps"]:
+            with Image.open(tmp_path / entry["map"]) as png:
+                assert png.format == "PNG" and png.width > 3 * png.height / 2
+    assert "000.png: " in capsys.readouterr().out
+
+
+def test_grad_cam_of_a_chosen_class_at_a_chosen_layer(run_dir, tmp_path):
+    run, data = run_dir
+    image = str(data / "test" / "green" / "000.png")
+    argv = ["cam", str(run), image, "-o", str(tmp_path), "--method", "gradcam",
+            "--layer", "layer2.1", "--class", "blue", "--interpolation", "nearest"]  # fmt: skip
+    assert main(argv) == 0
+    (record,) = json.loads((tmp_path / "predictions.json").read_text())["images"]
+    assert [e["class"] for e in record["maps"]] == ["blue"]
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--class", "purple"], "unknown class 'purple'; classes: blue, green, red"),
+        (["--layer", "layer2"], "--layer applies to Grad-CAM"),
+        (["--method", "gradcam", "--layer", "layer9"], "unknown layer 'layer9'; layers: layer1"),
+    ],
+)
+def test_bad_options_are_one_line(run_dir, tmp_path, capsys, extra, message):
+    run, data = run_dir
+    image = str(data / "test" / "red" / "000.png")
+    assert main(["cam", str(run), image, "-o", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_undecodable_image_is_named(run_dir, tmp_path, capsys):
+    run, _ = run_dir
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    assert main(["cam", str(run), str(broken), "-o", str(tmp_path / "out")]) == 2
+    assert f"cannot read image '{broken}'" in capsys.readouterr().err
