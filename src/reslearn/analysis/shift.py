@@ -1,0 +1,184 @@
+"""Shift invariance and equivariance probes (Zhang 2019, "Making convolutional networks
+shift-invariant again"), plus small rotations and scale changes.
+
+Invariance asks whether the *prediction* survives a shift, ``F(T x) = F(x)``; equivariance asks
+whether a *feature map* moves with the input, ``F(T x) = T' F(x)``, where ``T'`` shifts by the
+input shift divided by the layer's cumulative stride. Striding and pooling subsample, so a
+stage can only be equivariant to shifts that are multiples of its stride.
+
+Inputs are normalised images. A "zero" shift fills the uncovered border with 0 in normalised
+space, i.e. the training mean, which is also what the training augmentation pads with; a
+"circular" shift wraps the image around.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torchvision.transforms.v2.functional as TF
+
+from reslearn.models import ResNet
+
+SHIFT_MODES = ("circular", "zero")
+_GROUP = 25  # images that share one random pair of shifts in the consistency measure
+
+
+def shift_images(x: torch.Tensor, dy: int, dx: int, mode: str = "circular") -> torch.Tensor:
+    """Shift (..., H, W) down by ``dy`` and right by ``dx`` pixels (negative: up / left)."""
+    if mode not in SHIFT_MODES:
+        raise ValueError(f"shift mode must be one of {', '.join(SHIFT_MODES)}; got {mode!r}")
+    height, width = x.shape[-2:]
+    if abs(dy) >= height or abs(dx) >= width:
+        raise ValueError(
+            f"a shift of ({dy}, {dx}) pixels does not fit a {height}x{width} image; "
+            f"shifts must be smaller than the image"
+        )
+    if mode == "circular":
+        return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+    out = torch.zeros_like(x)
+    ys, yd = (
+        (slice(0, height - dy), slice(dy, height))
+        if dy >= 0
+        else (slice(-dy, height), slice(0, height + dy))
+    )
+    xs, xd = (
+        (slice(0, width - dx), slice(dx, width))
+        if dx >= 0
+        else (slice(-dx, width), slice(0, width + dx))
+    )
+    out[..., yd, xd] = x[..., ys, xs]
+    return out
+
+
+@torch.no_grad()
+def _predict(model: ResNet, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([model(b).argmax(1) for b in x.split(batch_size)])
+
+
+@dataclass
+class InvarianceReport:
+    """How predictions change under shifts, rotations and rescaling."""
+
+    images: int
+    max_shift: int
+    accuracy: float  # unshifted
+    consistency: dict[str, float]  # mode -> P(same class for two random shifts)
+    accuracy_by_shift: dict[str, list[float]]  # mode -> accuracy at shift 0..max_shift
+    rotation: dict[str, list[float]] = field(default_factory=dict)  # angles, accuracy, agreement
+    scale: dict[str, list[float]] = field(default_factory=dict)  # factors, accuracy, agreement
+
+
+@torch.no_grad()
+def measure_invariance(
+    model: ResNet,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    max_shift: int = 8,
+    angles: Sequence[float] = (-15, -10, -5, 0, 5, 10, 15),
+    scales: Sequence[float] = (0.8, 0.9, 1.0, 1.1, 1.2),
+    seed: int = 0,
+    batch_size: int = 500,
+) -> InvarianceReport:
+    """Consistency (two random shifts in [-max_shift, max_shift]^2 per image), accuracy against
+    shift size (the mean over the four directions), and the same idea for rotations (degrees)
+    and scale factors (agreement: the fraction predicted as without the change)."""
+    height, width = x.shape[-2:]
+    if max_shift < 1 or max_shift >= min(height, width):
+        raise ValueError(
+            f"--max-shift must be between 1 and {min(height, width) - 1} for "
+            f"{height}x{width} images; got {max_shift}"
+        )
+    model.eval()
+    labels = labels.to(x.device)
+    base = _predict(model, x, batch_size)
+    generator = torch.Generator().manual_seed(seed)
+    consistency, by_shift = {}, {}
+    for mode in SHIFT_MODES:
+        # two random shifts per group of images (all images of a group share them), so a
+        # large test set samples hundreds of shift pairs at batched speed
+        agree = []
+        for group in x.split(_GROUP):
+            dy1, dx1, dy2, dx2 = torch.randint(
+                -max_shift, max_shift + 1, (4,), generator=generator
+            ).tolist()
+            a = _predict(model, shift_images(group, dy1, dx1, mode), batch_size)
+            b = _predict(model, shift_images(group, dy2, dx2, mode), batch_size)
+            agree.append(a == b)
+        same = torch.cat(agree)
+        consistency[mode] = same.float().mean().item()
+        curve = []
+        for s in range(max_shift + 1):
+            directions = ((s, 0), (-s, 0), (0, s), (0, -s)) if s else ((0, 0),)
+            hits = [
+                (_predict(model, shift_images(x, dy, dx, mode), batch_size) == labels)
+                .float()
+                .mean()
+                for dy, dx in directions
+            ]
+            curve.append(torch.stack(hits).mean().item())
+        by_shift[mode] = curve
+
+    def probe(transform, values) -> dict[str, list[float]]:
+        accuracy, agreement = [], []
+        for value in values:
+            predicted = _predict(model, transform(value), batch_size)
+            accuracy.append((predicted == labels).float().mean().item())
+            agreement.append((predicted == base).float().mean().item())
+        return {"values": list(map(float, values)), "accuracy": accuracy, "agreement": agreement}
+
+    def rotate(angle: float) -> torch.Tensor:
+        return TF.affine(x, angle=angle, translate=[0, 0], scale=1.0, shear=[0.0, 0.0],
+                         interpolation=TF.InterpolationMode.BILINEAR)  # fmt: skip
+
+    def rescale(factor: float) -> torch.Tensor:
+        return TF.affine(x, angle=0.0, translate=[0, 0], scale=factor, shear=[0.0, 0.0],
+                         interpolation=TF.InterpolationMode.BILINEAR)  # fmt: skip
+
+    return InvarianceReport(
+        images=len(x),
+        max_shift=max_shift,
+        accuracy=(base == labels).float().mean().item(),
+        consistency=consistency,
+        accuracy_by_shift=by_shift,
+        rotation=probe(rotate, angles),
+        scale=probe(rescale, scales),
+    )
+
+
+def stage_outputs(model: ResNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The stem's and every stage's output, in order (the stem includes the max pool)."""
+    out = {"stem": model.forward_stem(x)}
+    h = out["stem"]
+    for name in model.stage_names:
+        h = getattr(model, name)(h)
+        out[name] = h
+    return out
+
+
+@torch.no_grad()
+def measure_equivariance(
+    model: ResNet, x: torch.Tensor, shifts: Sequence[int] = (1, 2, 3, 4, 8)
+) -> dict[str, dict]:
+    """Per stage: its cumulative stride and, for each horizontal+vertical circular shift s of
+    the input, ``||F(T_s x) - T'_{s/r} F(x)|| / ||F(x)||``, with ``T'`` the feature-map shift
+    by s / r rounded to the nearest integer (r: the stage's stride). Exactly 0 would be perfect
+    equivariance; zero padding at the borders keeps even stride-1 layers slightly above it."""
+    model.eval()
+    height = x.shape[-2]
+    reference = stage_outputs(model, x)
+    result = {
+        name: {"stride": height // feature.shape[-2], "shifts": list(shifts), "error": []}
+        for name, feature in reference.items()
+    }
+    for s in shifts:
+        moved = stage_outputs(model, shift_images(x, s, s, "circular"))
+        for name, feature in reference.items():
+            stride = result[name]["stride"]
+            k = round(s / stride)
+            expected = torch.roll(feature, shifts=(k, k), dims=(-2, -1))
+            error = (moved[name] - expected).norm() / feature.norm().clamp_min(1e-12)
+            result[name]["error"].append(error.item())
+    return result

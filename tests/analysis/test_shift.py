@@ -1,0 +1,68 @@
+"""Shift probes: the shift itself, equivariance exactly where the stride allows it, and the
+invariance report's bookkeeping."""
+
+import pytest
+import torch
+
+from reslearn.analysis.shift import (
+    measure_equivariance,
+    measure_invariance,
+    shift_images,
+)
+from reslearn.models import create_model
+
+
+def test_shifts_move_pixels_and_fill_or_wrap():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    assert torch.equal(shift_images(x, 1, 2, "circular"), torch.roll(x, (1, 2), (-2, -1)))
+    zero = shift_images(x, 1, -1, "zero")
+    assert torch.equal(zero[0, 0, 1:, :3], x[0, 0, :3, 1:])
+    assert zero[0, 0, 0].eq(0).all() and zero[0, 0, :, 3].eq(0).all()
+    assert torch.equal(shift_images(shift_images(x, 3, -2), -3, 2), x)
+
+
+@pytest.mark.parametrize("mode", ["circular", "zero"])
+def test_a_shift_larger_than_the_image_is_refused(mode):
+    with pytest.raises(ValueError, match="does not fit a 4x4 image"):
+        shift_images(torch.zeros(1, 1, 4, 4), 4, 0, mode)
+
+
+def _circular(model):
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.padding_mode = "circular"
+    return model.eval()
+
+
+def test_equivariance_is_exact_at_multiples_of_the_stride_with_circular_padding():
+    torch.manual_seed(0)
+    model = _circular(create_model("resnet20", num_classes=10))
+    x = torch.randn(4, 3, 32, 32)
+    result = measure_equivariance(model, x, shifts=(1, 2, 4))
+    assert [result[k]["stride"] for k in result] == [1, 1, 2, 4]  # stem, layer1..3
+    for name, entry in result.items():
+        for shift, error in zip(entry["shifts"], entry["error"]):
+            if shift % entry["stride"] == 0:
+                assert error < 1e-5, (name, shift, error)
+            else:
+                assert error > 0.05, (name, shift, error)
+
+
+def test_zero_padding_breaks_exact_equivariance_at_the_borders():
+    model = create_model("resnet20", num_classes=10).eval()
+    result = measure_equivariance(model, torch.randn(2, 3, 32, 32), shifts=(4,))
+    assert 0 < result["layer1"]["error"][0] < 0.5
+
+
+def test_invariance_report_bookkeeping():
+    torch.manual_seed(0)
+    model = create_model("resnet20", num_classes=3).eval()
+    x, labels = torch.randn(60, 3, 32, 32), torch.randint(0, 3, (60,))
+    report = measure_invariance(model, x, labels, max_shift=3, angles=(0, 10), scales=(1.0, 0.9))
+    for mode in ("circular", "zero"):
+        assert 0 <= report.consistency[mode] <= 1
+        assert len(report.accuracy_by_shift[mode]) == 4
+        assert report.accuracy_by_shift[mode][0] == pytest.approx(report.accuracy)
+    assert report.rotation["agreement"][0] == 1.0 and report.scale["agreement"][0] == 1.0
+    with pytest.raises(ValueError, match="--max-shift must be between 1 and 31"):
+        measure_invariance(model, x, labels, max_shift=32)
