@@ -1,6 +1,6 @@
 """The ``reslearn`` subcommands, one module each; every module has ``register(commands)``."""
 
-from reslearn.commands import cam, evaluate, models, predict, report, reproduce, train
+from reslearn.commands import cam, evaluate, models, predict, report, reproduce, shift, train
 
 #: Registered in this order; ``reslearn --help`` lists them the same way.
-COMMANDS = (train, models, evaluate, predict, reproduce, report, cam)
+COMMANDS = (train, models, evaluate, predict, reproduce, report, cam, shift)

@@ -1,4 +1,4 @@
-"""``reslearn cam``: overlay PNGs and predictions.json, and one-line errors for bad input."""
+"""``reslearn cam`` and ``reslearn shift``: their files, and one-line errors for bad input."""
 
 import json
 
@@ -64,3 +64,22 @@ def test_an_undecodable_image_is_named(run_dir, tmp_path, capsys):
     broken.write_bytes(b"not a png")
     assert main(["cam", str(run), str(broken), "-o", str(tmp_path / "out")]) == 2
     assert f"cannot read image '{broken}'" in capsys.readouterr().err
+
+
+def test_shift_command_writes_json_and_plot(run_dir, tmp_path, capsys):
+    run, _ = run_dir
+    argv = ["shift", str(run), "-o", str(tmp_path), "--max-shift", "3", "--images", "12",
+            "--equivariance-images", "4"]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "shift.json").read_text())
+    assert set(results["invariance"]["consistency"]) == {"circular", "zero"}
+    assert list(results["equivariance"]) == ["stem", "layer1", "layer2", "layer3"]
+    assert results["equivariance"]["layer3"]["stride"] == 4
+    assert (tmp_path / "shift.png").stat().st_size > 0
+    assert "consistency" in capsys.readouterr().out
+
+
+def test_shift_command_refuses_a_shift_as_large_as_the_image(run_dir, tmp_path, capsys):
+    run, _ = run_dir
+    assert main(["shift", str(run), "-o", str(tmp_path), "--max-shift", "16"]) == 2
+    assert "--max-shift must be between 1 and 15" in capsys.readouterr().err

@@ -1,0 +1,93 @@
+"""``reslearn shift``: how shift-invariant and shift-equivariant a trained network is."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from reslearn.analysis.shift import measure_equivariance, measure_invariance
+from reslearn.commands.common import paragraph
+from reslearn.commands.evaluate import resolve_weights
+from reslearn.data import load_dataset
+from reslearn.data.device_data import to_device_uint8
+from reslearn.device import DEVICES, resolve_device
+from reslearn.report.shift_plots import plot_shift_report
+from reslearn.weights import load_weights
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure, write shift.json and shift.png, print the headline numbers."""
+    for flag, value in (("--images", args.images), ("--max-shift", args.max_shift)):
+        if value < 1:
+            raise ValueError(f"{flag} must be >= 1; got {value}")
+    weights, _, settings = resolve_weights(args.weights)
+    spec = args.data or settings.get("data")
+    if not spec:
+        raise ValueError("--data is required with a weights file (a run directory knows its data)")
+    device = resolve_device(args.device)
+    trained = load_weights(weights, device=device)
+    dataset = load_dataset(
+        spec, image_size=trained.image_size[0], cache_dir=settings.get("cache_dir")
+    )
+    split = dataset.test if dataset.test is not None else dataset.train
+    images, labels = split.images[: args.images], split.labels[: args.images]
+    x = trained.normalizer(to_device_uint8(images, device)).float()
+    y = torch.as_tensor(labels, dtype=torch.int64, device=device)
+    print(f"measuring {trained.name} on {len(x):,} images", file=sys.stderr)
+    invariance = measure_invariance(trained.model, x, y, max_shift=args.max_shift)
+    shifts = sorted({1, 2, 3, 4, args.max_shift} - {0})
+    equivariance = measure_equivariance(trained.model, x[: args.equivariance_images], shifts)
+    results = {
+        "weights": str(weights),
+        "model": trained.name,
+        "data": spec,
+        "invariance": dataclasses.asdict(invariance),
+        "equivariance": equivariance,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "shift.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot_shift_report(results, out / "shift.png", title=f"{trained.name} on {spec}")
+    print(f"accuracy {invariance.accuracy:.2%} unshifted")
+    for mode, value in invariance.consistency.items():
+        worst = min(invariance.accuracy_by_shift[mode])
+        print(f"{mode:>8} shifts up to {args.max_shift} px: consistency {value:.2%}, "
+              f"lowest accuracy {worst:.2%}")  # fmt: skip
+    for name, entry in equivariance.items():
+        errors = ", ".join(f"{s}px {e:.3f}" for s, e in zip(entry["shifts"], entry["error"]))
+        print(f"equivariance error {name} (stride {entry['stride']}): {errors}")
+    print(f"results: {out / 'shift.json'}, {out / 'shift.png'}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``shift`` subcommand."""
+    parser = commands.add_parser(
+        "shift",
+        help="shift invariance (consistency, accuracy against shift) and per-stage equivariance",
+        description=paragraph(
+            "Invariance: how often two random shifts of an image get the same class "
+            "(consistency, Zhang 2019) and accuracy against shift size, for circular shifts and "
+            "for shifts that fill the border with the training mean; the same for small "
+            "rotations and scale changes. Equivariance: for every stage, "
+            "||F(T x) - T' F(x)|| / ||F(x)||, where T' shifts the feature map by the input "
+            "shift divided by the stage's stride, so that shifts that are and are not "
+            "multiples of the stride can be compared. Writes shift.json and shift.png."
+        ),
+    )
+    parser.add_argument("weights", metavar="WEIGHTS_OR_RUN")
+    parser.add_argument("--data", metavar="SPEC", help="data set (a run directory knows its own)")
+    parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--max-shift", type=int, default=8, metavar="PX", help="largest shift (8)")
+    parser.add_argument("--images", type=int, default=2000, metavar="N", help="test images (2000)")
+    parser.add_argument(
+        "--equivariance-images", type=int, default=256, metavar="N",
+        help="images for the equivariance error (256)",
+    )  # fmt: skip
+    parser.add_argument("--device", choices=DEVICES, default="cpu", help="(cpu)")
+    parser.set_defaults(func=run)
