@@ -11,6 +11,12 @@ Shortcut options, where the block changes shape (channels up and/or resolution d
   identity elsewhere.
 - ``"C"``: a projection on every block.
 
+With ``antialias=True`` (Zhang 2019, "Making convolutional networks shift-invariant again")
+every subsampling is preceded by a blur: a strided conv becomes the same conv at stride 1
+followed by ``BlurPool2d`` (a fixed [1, 2, 1] x [1, 2, 1] / 16 filter, reflect-padded, then the
+stride), option A's ``x[::2, ::2]`` becomes ``BlurPool2d``, and a projection shortcut blurs and
+subsamples before its 1x1 conv. The blur has no parameters (its filter is a non-saved buffer).
+
 Parameter names follow torchvision (``conv1``, ``bn1``, ..., ``downsample.0`` / ``.1``), and
 so does the in-place ReLU: a forward hook that keeps a BN output past the hook must clone it.
 """
@@ -22,6 +28,31 @@ import torch.nn.functional as F
 from torch import nn
 
 SHORTCUT_OPTIONS = ("A", "B", "C")
+
+
+class BlurPool2d(nn.Module):
+    """Blur each channel with a binomial 3x3 filter, then subsample by ``stride``."""
+
+    def __init__(self, channels: int, stride: int = 2) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        kernel = torch.outer(taps, taps) / 16
+        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
+        self.channels, self.stride = channels, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        kernel = self.kernel.to(dtype=x.dtype)
+        return F.conv2d(x, kernel, stride=self.stride, groups=self.channels)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, stride={self.stride}"
+
+
+def subsample(channels: int, stride: int, antialias: bool) -> nn.Module:
+    """What follows a stride-1 conv standing in for a strided one: a BlurPool2d (antialias),
+    or nothing when the conv keeps its own stride."""
+    return BlurPool2d(channels, stride) if antialias and stride > 1 else nn.Identity()
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -41,16 +72,21 @@ class ZeroPadShortcut(nn.Module):
     (fb.resnet.torch); where they go does not change what the network can represent.
     """
 
-    def __init__(self, in_planes: int, out_planes: int, stride: int) -> None:
+    def __init__(
+        self, in_planes: int, out_planes: int, stride: int, antialias: bool = False
+    ) -> None:
         super().__init__()
         if out_planes < in_planes:
             raise ValueError(
                 f"option A can only add channels; got {in_planes} -> {out_planes} channels"
             )
         self.in_planes, self.out_planes, self.stride = in_planes, out_planes, stride
+        self.blur = BlurPool2d(in_planes, stride) if antialias and stride > 1 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
+        if self.blur is not None:
+            x = self.blur(x)
+        elif self.stride > 1:
             x = x[:, :, :: self.stride, :: self.stride]
         extra = self.out_planes - self.in_planes
         if extra:
@@ -61,20 +97,31 @@ class ZeroPadShortcut(nn.Module):
         return f"{self.in_planes}, {self.out_planes}, stride={self.stride}"
 
 
-def projection(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
-    """Options B and C: a 1x1 conv with the block's stride, followed by BN."""
+def projection(
+    in_planes: int, out_planes: int, stride: int, antialias: bool = False
+) -> nn.Sequential:
+    """Options B and C: a 1x1 conv with the block's stride, followed by BN (anti-aliased: blur
+    and subsample first, then the 1x1 conv at stride 1)."""
+    if antialias and stride > 1:
+        return nn.Sequential(
+            BlurPool2d(in_planes, stride),
+            conv1x1(in_planes, out_planes),
+            nn.BatchNorm2d(out_planes),
+        )
     return nn.Sequential(conv1x1(in_planes, out_planes, stride), nn.BatchNorm2d(out_planes))
 
 
-def make_shortcut(option: str, in_planes: int, out_planes: int, stride: int) -> nn.Module | None:
+def make_shortcut(
+    option: str, in_planes: int, out_planes: int, stride: int, antialias: bool = False
+) -> nn.Module | None:
     """The shortcut module for ``option``; ``None`` stands for a plain identity."""
     reshapes = stride != 1 or in_planes != out_planes
     if option == "A":
-        return ZeroPadShortcut(in_planes, out_planes, stride) if reshapes else None
+        return ZeroPadShortcut(in_planes, out_planes, stride, antialias) if reshapes else None
     if option == "B":
-        return projection(in_planes, out_planes, stride) if reshapes else None
+        return projection(in_planes, out_planes, stride, antialias) if reshapes else None
     if option == "C":
-        return projection(in_planes, out_planes, stride)
+        return projection(in_planes, out_planes, stride, antialias)
     raise ValueError(f"shortcut must be one of {', '.join(SHORTCUT_OPTIONS)}; got {option!r}")
 
 
@@ -84,11 +131,13 @@ class _Block(nn.Module):
     relu: nn.ReLU
 
     def _attach_shortcut(
-        self, shortcut: str | None, in_planes: int, out_planes: int, stride: int
+        self, shortcut: str | None, in_planes: int, out_planes: int, stride: int, antialias: bool
     ) -> None:
         self.residual = shortcut is not None
         self.downsample = (
-            make_shortcut(shortcut, in_planes, out_planes, stride) if self.residual else None
+            make_shortcut(shortcut, in_planes, out_planes, stride, antialias)
+            if self.residual
+            else None
         )
 
     def _merge(self, branch: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -111,6 +160,7 @@ class BasicBlock(_Block):
         *,
         shortcut: str | None = "A",
         stride_in_1x1: bool | None = None,
+        antialias: bool = False,
     ) -> None:
         super().__init__()
         if stride_in_1x1 is not None:
@@ -119,12 +169,13 @@ class BasicBlock(_Block):
                 "this network uses basic blocks, so leave it unset"
             )
         out_planes = planes * self.expansion
-        self.conv1 = conv3x3(in_planes, planes, stride)
+        self.conv1 = conv3x3(in_planes, planes, 1 if antialias else stride)
+        self.blur = subsample(planes, stride, antialias)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, out_planes)
         self.bn2 = nn.BatchNorm2d(out_planes)
-        self._attach_shortcut(shortcut, in_planes, out_planes, stride)
+        self._attach_shortcut(shortcut, in_planes, out_planes, stride, antialias)
 
     @property
     def last_bn(self) -> nn.BatchNorm2d:
@@ -132,7 +183,7 @@ class BasicBlock(_Block):
         return self.bn2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn1(self.blur(self.conv1(x))))
         return self._merge(self.bn2(self.conv2(out)), x)
 
 
@@ -154,19 +205,22 @@ class Bottleneck(_Block):
         *,
         shortcut: str | None = "B",
         stride_in_1x1: bool | None = None,
+        antialias: bool = False,
     ) -> None:
         super().__init__()
         self.stride_in_1x1 = stride_in_1x1 is None or stride_in_1x1  # None: the paper's layout
         stride_1x1, stride_3x3 = (stride, 1) if self.stride_in_1x1 else (1, stride)
         out_planes = planes * self.expansion
-        self.conv1 = conv1x1(in_planes, planes, stride_1x1)
+        self.conv1 = conv1x1(in_planes, planes, 1 if antialias else stride_1x1)
+        self.blur1 = subsample(planes, stride_1x1, antialias)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, stride_3x3)
+        self.conv2 = conv3x3(planes, planes, 1 if antialias else stride_3x3)
+        self.blur2 = subsample(planes, stride_3x3, antialias)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = conv1x1(planes, out_planes)
         self.bn3 = nn.BatchNorm2d(out_planes)
         self.relu = nn.ReLU(inplace=True)
-        self._attach_shortcut(shortcut, in_planes, out_planes, stride)
+        self._attach_shortcut(shortcut, in_planes, out_planes, stride, antialias)
 
     @property
     def last_bn(self) -> nn.BatchNorm2d:
@@ -174,6 +228,6 @@ class Bottleneck(_Block):
         return self.bn3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.relu(self.bn1(self.blur1(self.conv1(x))))
+        out = self.relu(self.bn2(self.blur2(self.conv2(out))))
         return self._merge(self.bn3(self.conv3(out)), x)

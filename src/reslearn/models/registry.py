@@ -12,7 +12,9 @@ from reslearn.models.resnet import IMAGENET_STAGES, ResNet, cifar_resnet, imagen
 
 #: Keyword options ``create_model`` knows; unknown ones are an error, not ignored. The builders
 #: reject, with the reason, ``shortcut`` on a plain network and ``stride_in_1x1`` on basic blocks.
-MODEL_OPTIONS = ("num_classes", "in_channels", "shortcut", "stride_in_1x1", "zero_init_residual")
+MODEL_OPTIONS = (
+    "num_classes", "in_channels", "shortcut", "stride_in_1x1", "zero_init_residual", "antialias",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from reslearn.models.blocks import SHORTCUT_OPTIONS, BasicBlock, Bottleneck
+from reslearn.models.blocks import (
+    SHORTCUT_OPTIONS,
+    BasicBlock,
+    BlurPool2d,
+    Bottleneck,
+    subsample,
+)
 
 Block = type[BasicBlock | Bottleneck]
 
@@ -66,6 +72,9 @@ class ResNet(nn.Module):
             on the first 1x1 conv, as in the paper).
         zero_init_residual: start each residual branch's last BN at zero, so that every
             residual block is the identity at initialisation.
+        antialias: blur before every subsampling (BlurPool, Zhang 2019): strided convs run
+            at stride 1 followed by a blur-and-subsample, the ImageNet max pool at stride 1
+            followed by one, and the shortcuts blur before they subsample. Adds no parameters.
     """
 
     def __init__(
@@ -80,11 +89,14 @@ class ResNet(nn.Module):
         shortcut: str | None = "B",
         stride_in_1x1: bool | None = None,
         zero_init_residual: bool = False,
+        antialias: bool = False,
     ) -> None:
         super().__init__()
         _check_positive_int("num_classes", num_classes)
         _check_positive_int("in_channels", in_channels)
         _check_bool("zero_init_residual", zero_init_residual)
+        _check_bool("antialias", antialias)
+        self.antialias = antialias
         if stride_in_1x1 is not None:
             _check_bool("stride_in_1x1", stride_in_1x1)
         if shortcut is not None:
@@ -98,12 +110,20 @@ class ResNet(nn.Module):
         self.num_classes = num_classes
         self.shortcut = shortcut
         if stem == "imagenet":
-            self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            self.conv1 = nn.Conv2d(
+                in_channels, 64, kernel_size=7, stride=1 if antialias else 2, padding=3, bias=False
+            )
+            self.blur = subsample(64, 2, antialias)
             self.bn1 = nn.BatchNorm2d(64)
-            self.maxpool: nn.Module = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            self.maxpool: nn.Module = (
+                nn.Sequential(nn.MaxPool2d(kernel_size=3, stride=1, padding=1), BlurPool2d(64, 2))
+                if antialias
+                else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            )
             stem_width, stem_stride = 64, 4
         elif stem == "cifar":
             self.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size=3, padding=1, bias=False)
+            self.blur = nn.Identity()
             self.bn1 = nn.BatchNorm2d(widths[0])
             self.maxpool = nn.Identity()
             stem_width, stem_stride = widths[0], 1
@@ -124,6 +144,7 @@ class ResNet(nn.Module):
                         stride if j == 0 else 1,
                         shortcut=shortcut,
                         stride_in_1x1=stride_in_1x1,
+                        antialias=antialias,
                     )
                 )
                 planes_in = width * block.expansion
@@ -194,7 +215,7 @@ class ResNet(nn.Module):
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         """The first conv, BN, ReLU (and, for ImageNet networks, the max pool)."""
-        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.maxpool(self.relu(self.bn1(self.blur(self.conv1(x)))))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map, shape (N, num_features, H / total_stride, W / total_stride)."""
