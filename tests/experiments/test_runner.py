@@ -139,5 +139,18 @@ def test_bad_settings_fail_before_any_training(settings, tmp_path, name, overrid
 
 
 def test_unknown_experiment_lists_the_known():
-    with pytest.raises(ValueError, match="experiments: degradation, table6, responses, shortcuts"):
+    with pytest.raises(
+        ValueError, match="experiments: degradation, table6, responses, shortcuts, antialias"
+    ):
         get_experiment("fig8")
+
+
+def test_antialias_compares_shift_consistency_with_and_without_blur(settings, tmp_path):
+    results = run_experiment(get_experiment("antialias"), settings(max_images=12), tmp_path,
+                             quiet=True)  # fmt: skip
+    assert [r["name"] for r in results["runs"]] == ["resnet20-s0", "resnet20-antialias-s0"]
+    assert [r["model_options"] for r in results["runs"]] == [{}, {"antialias": True}]
+    assert [p["antialias"] for p in results["probes"]] == [False, True]
+    assert all(p["images"] == 12 for p in results["probes"])
+    assert len(results["claims"]) == 2  # circular and zero shifts
+    assert (tmp_path / "shift-accuracy.png").stat().st_size > 0

@@ -4,6 +4,7 @@ Each experiment plans its training runs, trains the missing ones into ``OUT/runs
 runs are reused, interrupted ones resumed), and writes ``results.json`` and ``report.html``.
 """
 
+from reslearn.experiments.antialias import Antialias
 from reslearn.experiments.base import (
     Experiment,
     ExperimentSettings,
@@ -17,7 +18,7 @@ from reslearn.experiments.table6 import Table6
 
 #: Every experiment by name, in the order ``reslearn reproduce --help`` lists them.
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (Degradation(), Table6(), Responses(), Shortcuts())
+    e.name: e for e in (Degradation(), Table6(), Responses(), Shortcuts(), Antialias())
 }
 
 
