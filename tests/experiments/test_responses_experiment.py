@@ -5,7 +5,7 @@ import pytest
 
 from reslearn.analysis import layer_responses
 from reslearn.data import load_dataset
-from reslearn.data.device_data import to_device_uint8
+from reslearn.data.device_data import sample_indices, to_device_uint8
 from reslearn.experiments import get_experiment, run_experiment
 from reslearn.train import TrainConfig, train
 from reslearn.weights import load_weights
@@ -33,7 +33,8 @@ def test_responses_of_trained_and_given_networks(settings, tiny_data, tmp_path):
     assert not measured["plain20"]["trained_here"] and measured["resnet20"]["trained_here"]
 
     trained = load_weights(given)
-    images = load_dataset(str(tiny_data), cache_dir=settings().cache_dir).test.images[:20]
+    test = load_dataset(str(tiny_data), cache_dir=settings().cache_dir).test
+    images = test.images[sample_indices(len(test.labels), 20)]  # the experiment's sample
     direct = layer_responses(trained.model, [trained.normalizer(to_device_uint8(images, "cpu"))])
     assert [x["std"] for x in measured["plain20"]["layers"]] == pytest.approx(
         [x.std for x in direct], rel=1e-6

@@ -90,3 +90,15 @@ def test_validation_split_is_a_pure_function_of_the_seed():
     assert not np.array_equal(val, validation_split(100, 10, seed=1)[1])
     with pytest.raises(ValueError, match="val-split"):
         validation_split(100, 100, seed=0)
+
+
+def test_sample_indices_are_a_seeded_random_subset_not_the_first_images():
+    from reslearn.data.device_data import sample_indices
+
+    chosen = sample_indices(10_000, 2000)
+    assert len(set(chosen.tolist())) == 2000 and list(chosen) == sorted(chosen)
+    assert chosen.max() > 9000  # not just the first classes of a class-ordered folder
+    assert (sample_indices(10_000, 2000) == chosen).all()
+    assert (sample_indices(10_000, 2000, seed=1) != chosen).any()
+    assert (sample_indices(50, None) == list(range(50))).all()
+    assert (sample_indices(50, 80) == list(range(50))).all()

@@ -147,7 +147,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--weights", type=_weights_pair, action="append", metavar="NAME=FILE",
         help="responses: measure this file instead of training NAME; repeatable",
     )  # fmt: skip
-    which.add_argument("--max-images", type=int, metavar="N", help="responses: first N test images")
+    which.add_argument(
+        "--max-images",
+        type=int,
+        metavar="N",
+        help="responses, antialias: a random sample of N test images",
+    )
     speed = parser.add_argument_group("device and data")
     speed.add_argument("--device", choices=DEVICES, default="auto", help="where to train (auto)")
     speed.add_argument(

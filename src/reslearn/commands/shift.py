@@ -14,7 +14,7 @@ from reslearn.analysis.shift import measure_equivariance, measure_invariance
 from reslearn.commands.common import paragraph
 from reslearn.commands.evaluate import resolve_weights
 from reslearn.data import load_dataset
-from reslearn.data.device_data import to_device_uint8
+from reslearn.data.device_data import sample_indices, to_device_uint8
 from reslearn.device import DEVICES, resolve_device
 from reslearn.report.shift_plots import plot_shift_report
 from reslearn.weights import load_weights
@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         spec, image_size=trained.image_size[0], cache_dir=settings.get("cache_dir")
     )
     split = dataset.test if dataset.test is not None else dataset.train
-    images, labels = split.images[: args.images], split.labels[: args.images]
+    chosen = sample_indices(len(split.labels), args.images)  # random: folders are by class
+    images, labels = split.images[chosen], split.labels[chosen]
     x = trained.normalizer(to_device_uint8(images, device)).float()
     y = torch.as_tensor(labels, dtype=torch.int64, device=device)
     print(f"measuring {trained.name} on {len(x):,} images", file=sys.stderr)
@@ -84,7 +85,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", metavar="SPEC", help="data set (a run directory knows its own)")
     parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--max-shift", type=int, default=8, metavar="PX", help="largest shift (8)")
-    parser.add_argument("--images", type=int, default=2000, metavar="N", help="test images (2000)")
+    parser.add_argument(
+        "--images", type=int, default=2000, metavar="N", help="test images, a random sample (2000)"
+    )
     parser.add_argument(
         "--equivariance-images", type=int, default=256, metavar="N",
         help="images for the equivariance error (256)",

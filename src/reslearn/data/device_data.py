@@ -36,6 +36,15 @@ def validation_split(count: int, holdout: int, seed: int) -> tuple[np.ndarray, n
     return np.sort(order[holdout:]), np.sort(order[:holdout])
 
 
+def sample_indices(count: int, size: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``size`` of ``count`` images drawn at random (a pure function of the
+    seed), or all of them. Folders list images class by class, so the first N would not do."""
+    if size is None or size >= count:
+        return np.arange(count)
+    generator = torch.Generator().manual_seed(derive_seed("sample", seed))
+    return np.sort(torch.randperm(count, generator=generator)[:size].numpy())
+
+
 def to_device_uint8(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """uint8 (N, H, W, C) numpy images -> uint8 (N, C, H, W) tensor on ``device``."""
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)

@@ -12,7 +12,7 @@ import torch
 
 from reslearn.analysis.shift import measure_invariance
 from reslearn.data import load_dataset
-from reslearn.data.device_data import to_device_uint8
+from reslearn.data.device_data import sample_indices, to_device_uint8
 from reslearn.device import resolve_device
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
 from reslearn.experiments.common import cifar_model, claim, load_curves, percent
@@ -64,7 +64,8 @@ class Antialias(Experiment):
                 )
                 split = dataset.test if dataset.test is not None else dataset.train
                 count = settings.max_images or _DEFAULT_IMAGES
-                images, labels = split.images[:count], split.labels[:count]
+                chosen = sample_indices(len(split.labels), count)  # folders are by class
+                images, labels = split.images[chosen], split.labels[chosen]
             print(f"antialias: shift probes for {run.planned.name}", file=sys.stderr)
             x = trained.normalizer(to_device_uint8(images, device)).float()
             y = torch.as_tensor(labels, dtype=torch.int64, device=device)
@@ -116,10 +117,12 @@ class Antialias(Experiment):
         ]
 
     def tables(self, results: dict[str, Any]) -> list[Table]:
+        test_error = {r["name"]: r["test_error"] for r in results["runs"]}
         rows = [
             (
                 p["name"],
                 "yes" if p["antialias"] else "no",
+                percent(test_error[p["name"]]),
                 percent(1 - p["accuracy"]),
                 percent(p["consistency"]["circular"]),
                 percent(p["consistency"]["zero"]),
@@ -128,21 +131,13 @@ class Antialias(Experiment):
             )
             for p in results["probes"]
         ]
-        return [
-            Table(
-                f"Test error and shift consistency (%), shifts up to {_MAX_SHIFT} pixels",
-                (
-                    "run",
-                    "anti-aliased",
-                    "test error",
-                    "consistency (circular)",
-                    "consistency (zero)",
-                    "lowest accuracy (zero)",
-                    "images",
-                ),
-                rows,
-            )  # fmt: skip
-        ]
+        header = ("run", "anti-aliased", "test error", "sample error", "consistency (circular)",
+                  "consistency (zero)", "lowest accuracy (zero)", "sample")  # fmt: skip
+        caption = (
+            "Test error (the whole test split) and, on a random sample of test images, the "
+            f"error, shift consistency and lowest accuracy for shifts up to {_MAX_SHIFT} pixels (%)"
+        )
+        return [Table(caption, header, rows)]
 
 
 def _record_labels(record: dict) -> dict[str, Any]:

@@ -42,7 +42,7 @@ class ExperimentSettings:
     depths: list[int] = field(default_factory=list)  # empty: the experiment's default
     models: list[str] = field(default_factory=list)  # responses: the networks to measure
     weights: dict[str, str] = field(default_factory=dict)  # responses: trained elsewhere
-    max_images: int | None = None  # responses: measure on the first N test images
+    max_images: int | None = None  # responses, antialias: a random sample of N test images
     val_split: int = 0
     batch_size: int | None = None
     eval_every: int | None = None

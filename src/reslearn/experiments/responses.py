@@ -9,7 +9,7 @@ from typing import Any
 
 from reslearn.analysis import layer_responses
 from reslearn.data import load_dataset
-from reslearn.data.device_data import to_device_uint8
+from reslearn.data.device_data import sample_indices, to_device_uint8
 from reslearn.device import resolve_device
 from reslearn.experiments import paper
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
@@ -139,8 +139,7 @@ def _test_images(settings: ExperimentSettings, size: int):
         settings.data, image_size=size, cache_dir=settings.cache_dir, workers=settings.workers
     )
     split = dataset.test if dataset.test is not None else dataset.train
-    images = split.images
-    return images[: settings.max_images] if settings.max_images else images
+    return split.images[sample_indices(len(split.labels), settings.max_images)]
 
 
 def _claims(measured: list[dict]) -> list[dict]:
