@@ -66,3 +66,11 @@ def test_invariance_report_bookkeeping():
     assert report.rotation["agreement"][0] == 1.0 and report.scale["agreement"][0] == 1.0
     with pytest.raises(ValueError, match="--max-shift must be between 1 and 31"):
         measure_invariance(model, x, labels, max_shift=32)
+
+
+def test_probes_leave_the_model_in_the_mode_they_found_it():
+    model = create_model("resnet20", num_classes=3).train()
+    x, labels = torch.randn(4, 3, 32, 32), torch.randint(0, 3, (4,))
+    measure_invariance(model, x, labels, max_shift=2, angles=(0,), scales=(1.0,))
+    measure_equivariance(model, x, shifts=(1,))
+    assert model.training

@@ -13,8 +13,10 @@ space, i.e. the training mean, which is also what the training augmentation pads
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torchvision.transforms.v2.functional as TF
@@ -52,6 +54,21 @@ def shift_images(x: torch.Tensor, dy: int, dx: int, mode: str = "circular") -> t
     return out
 
 
+def _in_eval_mode(function: Callable) -> Callable:
+    """Run ``function(model, ...)`` with the model in eval mode, restoring its mode after."""
+
+    @functools.wraps(function)
+    def wrapper(model: ResNet, *args: Any, **kwargs: Any) -> Any:
+        was_training = model.training
+        model.eval()
+        try:
+            return function(model, *args, **kwargs)
+        finally:
+            model.train(was_training)
+
+    return wrapper
+
+
 @torch.no_grad()
 def _predict(model: ResNet, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.cat([model(b).argmax(1) for b in x.split(batch_size)])
@@ -70,6 +87,7 @@ class InvarianceReport:
     scale: dict[str, list[float]] = field(default_factory=dict)  # factors, accuracy, agreement
 
 
+@_in_eval_mode
 @torch.no_grad()
 def measure_invariance(
     model: ResNet,
@@ -91,7 +109,6 @@ def measure_invariance(
             f"--max-shift must be between 1 and {min(height, width) - 1} for "
             f"{height}x{width} images; got {max_shift}"
         )
-    model.eval()
     labels = labels.to(x.device)
     base = _predict(model, x, batch_size)
     generator = torch.Generator().manual_seed(seed)
@@ -158,6 +175,7 @@ def stage_outputs(model: ResNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
+@_in_eval_mode
 @torch.no_grad()
 def measure_equivariance(
     model: ResNet, x: torch.Tensor, shifts: Sequence[int] = (1, 2, 3, 4, 8)
@@ -166,7 +184,6 @@ def measure_equivariance(
     the input, ``||F(T_s x) - T'_{s/r} F(x)|| / ||F(x)||``, with ``T'`` the feature-map shift
     by s / r rounded to the nearest integer (r: the stage's stride). Exactly 0 would be perfect
     equivariance; zero padding at the borders keeps even stride-1 layers slightly above it."""
-    model.eval()
     height = x.shape[-2]
     reference = stage_outputs(model, x)
     result = {
