@@ -35,7 +35,7 @@ def test_experiment_page_has_figures_tables_budget_and_command(experiment, capsy
     images = _images(page)
     assert len(images) == 2 and all(i.startswith(b"\x89PNG") for i in images)
     assert "Budgeted run, not the paper&#x27;s recipe: 3 iterations" in page
-    assert "The paper&#x27;s claims, checked" in page
+    assert "Published claims, checked" in page
     for row in ("plain-20", "plain-32", "ResNet-20", "ResNet-32"):
         assert f"<td>{row}</td>" in page
     assert "<td>8.75</td>" in page  # Table 6 beside ours

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     claims = results.get("claims") or []
     if claims:
         rows = [(c["claim"], yes_no(c["holds"]), c["evidence"]) for c in claims]
-        print(f"\nThe paper's claims\n{format_table(('claim', 'holds', 'ours'), rows)}")
+        print(f"\nPublished claims, checked\n{format_table(('claim', 'holds', 'ours'), rows)}")
     print(f"\nreport: {out / REPORT_FILE}")
     return 0
 

@@ -86,7 +86,7 @@ class Antialias(Experiment):
                 claims.append(
                     claim(
                         f"anti-aliasing raises ResNet-{base['depth']}'s {mode}-shift consistency"
-                        f" (seed {base['seed']})",
+                        f" (Zhang 2019; seed {base['seed']})",
                         smooth["consistency"][mode] > base["consistency"][mode],
                         f"{percent(smooth['consistency'][mode])}% vs "
                         f"{percent(base['consistency'][mode])}%",

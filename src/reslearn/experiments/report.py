@@ -79,7 +79,7 @@ def write_experiment_report(root: str | Path) -> Path:
 
     claims = results.get("claims") or []
     if claims:
-        page.heading("The paper's claims, checked")
+        page.heading("Published claims, checked")
         held = sum(c["holds"] for c in claims)
         page.table(
             ("claim", "holds here", "our numbers"),
