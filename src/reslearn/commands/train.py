@@ -108,7 +108,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "  reslearn train --data cifar10 --model resnet20 --recipe fast  30 epochs\n"
         "  reslearn train --data cifar10 --model resnet110 --val-split 5000 --out runs/r110\n"
         "  reslearn train --data cifar10 --iterations 8000     paper milestones scaled to 8k\n"
-        "  reslearn train --resume runs/r110                   continue after Ctrl-C\n",
+        "  reslearn train --resume runs/r110                   continue after Ctrl-C\n"
+        "  reslearn train --data flowers/ --model resnet50 --init torchvision:resnet50 "
+        "--backbone-lr-scale 0.1\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = parser.add_argument_group("what to train")
@@ -123,6 +125,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     what.add_argument(
         "--recipe", choices=list(RECIPES), help="the schedule and its defaults (paper)"
+    )
+    start = parser.add_argument_group("starting from pretrained weights")
+    start.add_argument(
+        "--init",
+        metavar="SOURCE",
+        help="torchvision:resnet50 (ImageNet weights, downloaded), a torchvision .pth or a "
+        "reslearn .safetensors; a head of another size is replaced",
+    )
+    start.add_argument(
+        "--freeze-backbone", action="store_true", help="train only the final linear layer"
+    )
+    start.add_argument(
+        "--backbone-lr-scale", type=float, metavar="F", help="backbone lr = F x lr (1)"
     )
     where = parser.add_argument_group("run folder")
     where.add_argument("--out", metavar="DIR", help="run folder (runs/<model>-<data>-<time>)")

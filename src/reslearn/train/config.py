@@ -54,6 +54,9 @@ class TrainConfig:
     cache_dir: str | None = None
     skip_bad_images: bool = False
     workers: int | None = None
+    init: str | None = None  # torchvision:NAME or a weights file (fresh runs only)
+    freeze_backbone: bool = False  # train only the classifier
+    backbone_lr_scale: float = 1.0  # the backbone's lr relative to the classifier's
 
     def resolve(self, train_images: int) -> TrainConfig:
         """A copy with every recipe default filled in for a training set of this size."""
@@ -139,6 +142,12 @@ class TrainConfig:
             raise ValueError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
         if not 0 < self.lr_gamma <= 1:
             raise ValueError(f"--lr-gamma must be in (0, 1]; got {self.lr_gamma}")
+        if not (math.isfinite(self.backbone_lr_scale) and self.backbone_lr_scale > 0):
+            raise ValueError(
+                f"--backbone-lr-scale must be a positive number; got {self.backbone_lr_scale}"
+            )
+        if self.freeze_backbone and self.backbone_lr_scale != 1:
+            raise ValueError("--freeze-backbone and --backbone-lr-scale exclude each other")
         if self.nesterov and self.momentum == 0:
             raise ValueError("--nesterov needs a momentum above 0")
         if self.milestones is not None:

@@ -4,6 +4,7 @@ that can be resumed exactly."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import shutil
@@ -28,6 +29,7 @@ from reslearn.report.confusion import plot_confusion
 from reslearn.report.curves import plot_curves
 from reslearn.train.checkpoint import load_latest_checkpoint, save_checkpoint
 from reslearn.train.config import TrainConfig
+from reslearn.train.init import init_model_options, load_initial_weights
 from reslearn.train.metrics import MetricsLog, read_metrics
 from reslearn.train.trainer import EvalSet, LoopHooks, Trainer
 from reslearn.weights import save_weights
@@ -197,10 +199,27 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
     classes = dataset.train.classes
     channels = dataset.train.images.shape[-1]
+    if resume is not None:  # the options the run was built with (--init may have added some)
+        saved = json.loads((run_dir / CONFIG).read_text())["resolved"]
+        resolved.model_options = saved["model_options"]
+    elif resolved.init:
+        resolved.model_options = init_model_options(
+            resolved.init, resolved.model, resolved.model_options
+        )
     torch.manual_seed(resolved.seed)
     model = create_model(
         resolved.model, num_classes=len(classes), in_channels=channels, **resolved.model_options
-    ).to(device)
+    )
+    init_report = None
+    if resolved.init and resume is None:
+        init_report = load_initial_weights(resolved.init, model, resolved.model)
+        if not quiet:
+            print(
+                f"initialised from {resolved.init}: {init_report.tensors} tensors, "
+                f"head {init_report.head}",
+                file=sys.stderr,
+            )
+    model = model.to(device)
     trainer = Trainer(resolved, model, train_data, eval_sets)
 
     start, truncate_to, elapsed_before = 0, None, 0.0
@@ -228,6 +247,8 @@ def train(
             },
             "environment": _environment(device),
         }
+        if init_report is not None:
+            record["init"] = dataclasses.asdict(init_report)
         (run_dir / CONFIG).write_text(json.dumps(record, indent=2) + "\n")
         if val_indices is not None:
             (run_dir / SPLIT).write_text(

@@ -22,6 +22,7 @@ from reslearn.evaluate import Evaluation, evaluate
 from reslearn.models import ResNet
 from reslearn.train.checkpoint import rng_state, set_rng_state
 from reslearn.train.config import TrainConfig
+from reslearn.train.init import backbone_and_head
 from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
 
 #: Batches over which the training error must average below 80% to end the paper's warm-up.
@@ -134,7 +135,7 @@ class Trainer:
         images, labels = self.batch(step)
         lr = self.lr_at(step)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         self.model.train()
         with self._autocast():
             logits = self.forward(images)
@@ -325,10 +326,22 @@ def _sgd(model: ResNet, config: TrainConfig) -> torch.optim.SGD:
         weight_decay=config.weight_decay,
         nesterov=config.nesterov,
     )
+    backbone, head = backbone_and_head(model)
+    if config.freeze_backbone:
+        for parameter in backbone:
+            parameter.requires_grad_(False)
+        groups: list[dict[str, Any]] = [{"params": head}]
+    elif config.backbone_lr_scale != 1:
+        groups = [
+            {"params": backbone, "lr_scale": config.backbone_lr_scale},
+            {"params": head, "lr_scale": 1.0},
+        ]
+    else:
+        groups = [{"params": list(model.parameters())}]
     try:
-        return torch.optim.SGD(model.parameters(), fused=True, **settings)
+        return torch.optim.SGD(groups, fused=True, **settings)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.SGD(model.parameters(), **settings)
+        return torch.optim.SGD(groups, **settings)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,122 @@
+"""Starting a run from pretrained weights (``--init``): torchvision's ImageNet weights or a
+local file (a torchvision ``.pth`` state_dict or a reslearn ``.safetensors``), loaded into the
+matching layout, with a new head when the number of classes differs.
+
+torchvision's bottleneck networks put the stride on the 3x3 conv ("v1.5"); a ``torchvision:``
+spec or a ``.pth`` file therefore builds resnet50/101/152 with ``stride_in_1x1=False`` unless
+that option is given. A reslearn ``.safetensors`` file carries its own options.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from reslearn.models import ResNet, model_info
+
+_HEAD = ("fc.weight", "fc.bias")
+
+
+@dataclass
+class InitReport:
+    """What ``--init`` loaded."""
+
+    source: str
+    tensors: int  # loaded into the network
+    head: str  # "loaded" or "replaced (1000 -> 10 classes)"
+
+
+def init_model_options(spec: str, model: str, options: dict) -> dict:
+    """The model options an ``--init`` source needs: v1.5 bottlenecks for torchvision files."""
+    out = dict(options)
+    path_like = not spec.startswith("torchvision:")
+    if path_like and Path(spec).suffix == ".safetensors":
+        with safe_open(spec, framework="pt") as file:
+            saved = json.loads((file.metadata() or {}).get("model_options", "{}"))
+        for key in ("shortcut", "stride_in_1x1", "antialias"):
+            if key in saved and key not in out:
+                out[key] = saved[key]
+        return out
+    if model_info(model).block == "bottleneck" and "stride_in_1x1" not in out:
+        out["stride_in_1x1"] = False  # torchvision's layout
+    return out
+
+
+def _read(spec: str) -> dict[str, torch.Tensor]:
+    if spec.startswith("torchvision:"):
+        name = spec.split(":", 1)[1]
+        try:
+            import torchvision
+
+            weights = torchvision.models.get_model_weights(name).DEFAULT
+        except (ValueError, AttributeError, KeyError):
+            raise ValueError(f"--init {spec}: torchvision has no weights named {name!r}") from None
+        try:
+            return weights.get_state_dict(progress=True)
+        except Exception as error:  # offline, or a broken download
+            raise ValueError(
+                f"--init {spec}: could not download torchvision's weights ({error}); save them "
+                "on a machine that is online and pass the .pth file instead"
+            ) from None
+    path = Path(spec)
+    if not path.is_file():
+        raise ValueError(f"--init {spec}: no such file")
+    if path.suffix == ".safetensors":
+        tensors = load_file(path)
+        # reslearn files also hold the normalisation statistics ("__normalizer__.mean", ...)
+        return {k: v for k, v in tensors.items() if not k.startswith("__")}
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"--init {spec}: not a readable weights file ({error})") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"--init {spec}: expected a state_dict of tensors")
+    return state
+
+
+def load_initial_weights(spec: str, model: ResNet, model_name: str) -> InitReport:
+    """Copy the weights of ``spec`` into ``model`` (all but a head of another size)."""
+    state = {k.removeprefix("module."): v for k, v in _read(spec).items()}
+    expected = model.state_dict()
+    body = {k for k in expected if k not in _HEAD}
+    missing = sorted(body - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    reshaped = sorted(k for k in body & set(state) if state[k].shape != expected[k].shape)
+    if missing or unexpected or reshaped:
+        parts = [f"--init {spec} does not fit {model_name}: the file holds {len(state)} tensors"]
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:2])})")
+        if unexpected:
+            parts.append(
+                f"{len(unexpected)} not in {model_name} (e.g. {', '.join(unexpected[:2])})"
+            )
+        for key in reshaped[:2]:
+            parts.append(
+                f"{key} is {tuple(state[key].shape)} in the file, {tuple(expected[key].shape)} "
+                "in the network"
+            )
+        raise ValueError("; ".join(parts))
+    head_fits = all(k in state and state[k].shape == expected[k].shape for k in _HEAD)
+    load = {k: v for k, v in state.items() if head_fits or k not in _HEAD}
+    model.load_state_dict(load, strict=False)
+    if head_fits:
+        head = "loaded"
+    else:
+        classes = state["fc.weight"].shape[0] if "fc.weight" in state else "no"
+        head = f"replaced ({classes} -> {model.num_classes} classes)"
+    return InitReport(source=spec, tensors=len(load), head=head)
+
+
+def backbone_and_head(model: ResNet) -> tuple[list, list]:
+    """The network's parameters split into (everything but the classifier, the classifier)."""
+    head_ids = {id(p) for p in model.fc.parameters()}
+    backbone = [p for p in model.parameters() if id(p) not in head_ids]
+    return backbone, list(model.fc.parameters())
