@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from reslearn.analysis.cam import class_activation_maps, normalize_maps
 from reslearn.analysis.sampling import INTERPOLATIONS, upsample
 from reslearn.commands.evaluate import resolve_weights
 from reslearn.data.device_data import to_device_uint8
-from reslearn.predict import load_image
+from reslearn.predict import load_images
+from reslearn.report.overlay import blend
 from reslearn.weights import load_weights
 
 
@@ -28,12 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     weights, _, _ = resolve_weights(args.weights)
     trained = load_weights(weights)
-    images = np.stack(
-        [
-            load_image(p, in_channels=trained.in_channels, size=trained.image_size)
-            for p in args.images
-        ]
-    )
+    images = load_images(args.images, trained)
     result = class_activation_maps(
         trained.model, trained.normalizer(to_device_uint8(images, "cpu"))
     )
@@ -45,8 +39,7 @@ def main() -> None:
         grid[row, 0].set_title(f"{name} {float(result.probabilities[row, 0]):.0%}", fontsize=9)
         for col, mode in enumerate(INTERPOLATIONS, 1):
             heat = normalize_maps(upsample(result.maps[row, 0], trained.image_size, mode)).numpy()
-            overlay = 0.5 * image / 255.0 + 0.5 * colormaps["jet"](heat)[..., :3]
-            grid[row, col].imshow(overlay, interpolation="nearest")
+            grid[row, col].imshow(blend(image, heat), interpolation="nearest")
             if row == 0:
                 grid[row, col].set_title(mode, fontsize=9)
     for axes in grid.flat:

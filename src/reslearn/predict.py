@@ -43,6 +43,13 @@ def load_image(path: str | os.PathLike, *, in_channels: int, size: tuple[int, in
     return np.ascontiguousarray(pixels)
 
 
+def load_images(paths, trained: TrainedModel) -> np.ndarray:
+    """Image files as one uint8 (N, H, W, C) batch fitted to ``trained``'s input."""
+    return np.stack(
+        [load_image(p, in_channels=trained.in_channels, size=trained.image_size) for p in paths]
+    )
+
+
 def classify(
     trained: TrainedModel, images: np.ndarray, *, topk: int = 5, precision: str = "fp32"
 ) -> list[list[tuple[str, float]]]:

@@ -8,15 +8,13 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from reslearn.analysis.cam import class_activation_maps, grad_cam, normalize_maps
 from reslearn.analysis.sampling import INTERPOLATIONS, upsample
 from reslearn.commands.common import paragraph
 from reslearn.commands.evaluate import resolve_weights
 from reslearn.data.device_data import to_device_uint8
 from reslearn.device import DEVICES, resolve_device
-from reslearn.predict import load_image
+from reslearn.predict import load_images
 from reslearn.report.overlay import save_map_figure
 from reslearn.weights import load_weights
 
@@ -40,12 +38,7 @@ def run(args: argparse.Namespace) -> int:
                 f"unknown class {args.class_name!r}; classes: {', '.join(trained.classes)}"
             )
         target = trained.classes.index(args.class_name)
-    images = np.stack(
-        [
-            load_image(p, in_channels=trained.in_channels, size=trained.image_size)
-            for p in args.images
-        ]
-    )
+    images = load_images(args.images, trained)
     device = trained.normalizer.mean.device
     x = trained.normalizer(to_device_uint8(images, device)).float()
     if args.method == "cam":

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from reslearn.commands.common import paragraph
 from reslearn.commands.evaluate import resolve_weights
 from reslearn.device import DEVICES, resolve_device
-from reslearn.predict import classify, load_image
+from reslearn.predict import classify, load_images
 from reslearn.weights import load_weights
 
 
@@ -20,12 +18,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--topk must be >= 1; got {args.topk}")
     weights, _, _ = resolve_weights(args.weights)
     trained = load_weights(weights, device=resolve_device(args.device))
-    images = np.stack(
-        [
-            load_image(path, in_channels=trained.in_channels, size=trained.image_size)
-            for path in args.images
-        ]
-    )
+    images = load_images(args.images, trained)
     ranked = classify(trained, images, topk=args.topk)
     if args.json:
         out = [

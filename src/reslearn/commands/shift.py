@@ -13,8 +13,8 @@ import torch
 from reslearn.analysis.shift import measure_equivariance, measure_invariance
 from reslearn.commands.common import paragraph
 from reslearn.commands.evaluate import resolve_weights
-from reslearn.data import load_dataset
-from reslearn.data.device_data import sample_indices, to_device_uint8
+from reslearn.data.device_data import to_device_uint8
+from reslearn.data.sources import load_eval_sample
 from reslearn.device import DEVICES, resolve_device
 from reslearn.report.shift_plots import plot_shift_report
 from reslearn.weights import load_weights
@@ -31,12 +31,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--data is required with a weights file (a run directory knows its data)")
     device = resolve_device(args.device)
     trained = load_weights(weights, device=device)
-    dataset = load_dataset(
-        spec, image_size=trained.image_size[0], cache_dir=settings.get("cache_dir")
+    images, labels = load_eval_sample(
+        spec,
+        image_size=trained.image_size[0],
+        count=args.images,
+        cache_dir=settings.get("cache_dir"),
     )
-    split = dataset.test if dataset.test is not None else dataset.train
-    chosen = sample_indices(len(split.labels), args.images)  # random: folders are by class
-    images, labels = split.images[chosen], split.labels[chosen]
     x = trained.normalizer(to_device_uint8(images, device)).float()
     y = torch.as_tensor(labels, dtype=torch.int64, device=device)
     print(f"measuring {trained.name} on {len(x):,} images", file=sys.stderr)

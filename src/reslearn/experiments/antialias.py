@@ -11,8 +11,8 @@ from typing import Any
 import torch
 
 from reslearn.analysis.shift import measure_invariance
-from reslearn.data import load_dataset
-from reslearn.data.device_data import sample_indices, to_device_uint8
+from reslearn.data.device_data import to_device_uint8
+from reslearn.data.sources import load_eval_sample
 from reslearn.device import resolve_device
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
 from reslearn.experiments.common import cifar_model, claim, load_curves, percent
@@ -59,13 +59,13 @@ class Antialias(Experiment):
         for run, record in zip(runs, records):
             trained = load_weights(run.run_dir / WEIGHTS, device)
             if images is None:
-                dataset = load_dataset(
-                    settings.data, image_size=trained.image_size[0], cache_dir=settings.cache_dir
+                images, labels = load_eval_sample(
+                    settings.data,
+                    image_size=trained.image_size[0],
+                    count=settings.max_images or _DEFAULT_IMAGES,
+                    cache_dir=settings.cache_dir,
+                    workers=settings.workers,
                 )
-                split = dataset.test if dataset.test is not None else dataset.train
-                count = settings.max_images or _DEFAULT_IMAGES
-                chosen = sample_indices(len(split.labels), count)  # folders are by class
-                images, labels = split.images[chosen], split.labels[chosen]
             print(f"antialias: shift probes for {run.planned.name}", file=sys.stderr)
             x = trained.normalizer(to_device_uint8(images, device)).float()
             y = torch.as_tensor(labels, dtype=torch.int64, device=device)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from reslearn.analysis import layer_responses
-from reslearn.data import load_dataset
-from reslearn.data.device_data import sample_indices, to_device_uint8
+from reslearn.data.device_data import to_device_uint8
+from reslearn.data.sources import load_eval_sample
 from reslearn.device import resolve_device
 from reslearn.experiments import paper
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
@@ -135,11 +135,14 @@ def _labels(name: str) -> dict[str, Any]:
 
 
 def _test_images(settings: ExperimentSettings, size: int):
-    dataset = load_dataset(
-        settings.data, image_size=size, cache_dir=settings.cache_dir, workers=settings.workers
+    images, _ = load_eval_sample(
+        settings.data,
+        image_size=size,
+        count=settings.max_images,
+        cache_dir=settings.cache_dir,
+        workers=settings.workers,
     )
-    split = dataset.test if dataset.test is not None else dataset.train
-    return split.images[sample_indices(len(split.labels), settings.max_images)]
+    return images
 
 
 def _claims(measured: list[dict]) -> list[dict]:
