@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from reslearn.commands.common import paragraph, parse_option
 from reslearn.data.normalize import NORMALIZATIONS
 from reslearn.device import DEVICES, PRECISIONS
 from reslearn.train import RECIPES, TrainConfig, TrainingStopped, train
+from reslearn.train.config import LOADERS
 from reslearn.train.recipes import SCHEDULES
 
 #: Flags that still make sense when resuming (everything else comes from the run's config).
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
             quiet=args.quiet,
         )
     except TrainingStopped as stop:
+        if not _is_main_process():
+            return stop.exit_code
         print(f"reslearn train: {stop}", file=sys.stderr)
         if stop.checkpoint:
             run_dir = Path(stop.checkpoint).parent.parent  # RUN/checkpoints/step-N.pt
@@ -68,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  resume with:     reslearn train --resume {run_dir}", file=sys.stderr)
         return stop.exit_code
     c, final = result.config, result.final
+    if not _is_main_process():
+        return 0
     errors = ", ".join(
         f"{key[:-6]} error {100 * value:.2f}%"
         for key, value in final.items()
@@ -80,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
         f"run folder: {result.run_dir}  (report.html, model.safetensors, metrics.jsonl)"
     )
     return 0
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a torchrun job, or the only process: the one that prints results."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -96,7 +107,12 @@ def register(commands: argparse._SubParsersAction) -> None:
             "curves.png, confusion.png and report.html (all on one page). Ctrl-C (or "
             "SIGTERM) stops after the current step with a checkpoint; "
             f"--resume continues bit for bit. Recipes: {recipes}. Any recipe setting can be "
-            "overridden by its flag."
+            "overridden by its flag. Large image folders (ImageNet) stream from disk instead "
+            "(--loader stream, the imagenet-paper recipe's default): DataLoader workers decode "
+            "the files and make the paper's views (shorter side in --scale-range, a --crop-size "
+            "crop, flip, PCA --lighting). Several processes: start the same command with "
+            "torchrun; each process (one per GPU, or CPU processes over gloo) computes a part "
+            "of the --batch-size, which is the total over all of them."
         ),
         epilog="data (--data):\n"
         "  cifar10 | cifar100 | fashion-mnist   named sets (cached; downloaded when online)\n"
@@ -110,7 +126,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "  reslearn train --data cifar10 --iterations 8000     paper milestones scaled to 8k\n"
         "  reslearn train --resume runs/r110                   continue after Ctrl-C\n"
         "  reslearn train --data flowers/ --model resnet50 --init torchvision:resnet50 "
-        "--backbone-lr-scale 0.1\n",
+        "--backbone-lr-scale 0.1\n"
+        "  reslearn train --data imagenet/ --model resnet50 --recipe imagenet-paper "
+        "--out runs/r50\n"
+        "  torchrun --nproc_per_node=8 -m reslearn train --data imagenet/ --model resnet50 \\\n"
+        "      --recipe imagenet-paper --out runs/r50          8 GPUs, 32 images each per step\n"
+        "  torchrun --nproc_per_node=2 --max-restarts=3 -m reslearn train ... --out runs/x\n"
+        "      a failed process restarts the job from the last checkpoint in runs/x\n"
+        "  reslearn train --data imagenet/ --recipe imagenet-paper --accumulate 4 ...  "
+        "256 as 4 x 64\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = parser.add_argument_group("what to train")
@@ -167,6 +191,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         help="the paper's start at lr/10 until training error < 80%% (on for 110+ layers)",
     )
+    sched.add_argument(
+        "--plateau-patience",
+        type=int,
+        metavar="N",
+        help="plateau schedule: evaluations without improvement before lr /10 (5)",
+    )
+    sched.add_argument(
+        "--plateau-threshold",
+        type=float,
+        metavar="E",
+        help="plateau schedule: error decrease that counts as improvement (0.001)",
+    )
     sched.add_argument("--momentum", type=float, help="SGD momentum (0.9)")
     sched.add_argument(
         "--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov momentum"
@@ -200,7 +236,41 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="skip unreadable image files (reported) instead of stopping",
     )
-    data.add_argument("--workers", type=int, metavar="N", help="decoding processes (CPU count)")
+    data.add_argument(
+        "--workers", type=int, metavar="N", help="decoding processes (CPU count, at most 8)"
+    )
+    data.add_argument(
+        "--loader",
+        choices=LOADERS,
+        help="memory: decode the data set once and keep it on the device (CIFAR sizes); "
+        "stream: DataLoader workers read the image folder every epoch (imagenet-paper)",
+    )
+    data.add_argument("--crop-size", type=int, metavar="PX", help="stream: training crop (224)")
+    data.add_argument(
+        "--scale-range",
+        type=int,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="stream: random shorter side (256 480)",
+    )
+    data.add_argument(
+        "--lighting", type=float, metavar="STD", help="stream: PCA colour noise std (0.1; 0 off)"
+    )
+
+    many = parser.add_argument_group("several processes and small memory")
+    many.add_argument(
+        "--accumulate",
+        type=int,
+        metavar="K",
+        help="split each process's share of the batch into K micro-batches whose gradients "
+        "add up (1); the step is the same, the memory K times smaller",
+    )
+    many.add_argument(
+        "--sync-bn",
+        action="store_true",
+        default=None,
+        help="batch norm statistics over all GPU processes (SyncBatchNorm; NCCL only)",
+    )
 
     speed = parser.add_argument_group("speed")
     speed.add_argument("--device", choices=DEVICES, help="where to train (auto: CUDA if present)")

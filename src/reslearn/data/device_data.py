@@ -45,6 +45,22 @@ def sample_indices(count: int, size: int | None, seed: int = 0) -> np.ndarray:
     return np.sort(torch.randperm(count, generator=generator)[:size].numpy())
 
 
+def epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
+    """The order of ``count`` training images in ``epoch``: a pure function of (seed, epoch),
+    computed on the CPU (equal to ``DeviceData.permutation`` there)."""
+    generator = torch.Generator().manual_seed(derive_seed("order", seed, epoch))
+    return torch.randperm(count, generator=generator)
+
+
+def part_slice(batch_size: int, part: int, parts: int) -> slice:
+    """Rows of ``part`` when a batch is split into ``parts`` equal parts (one per process and
+    accumulation micro-step: part = rank * accumulate + micro-step)."""
+    if batch_size % parts:
+        raise ValueError(f"a batch of {batch_size} does not split into {parts} equal parts")
+    size = batch_size // parts
+    return slice(part * size, (part + 1) * size)
+
+
 def to_device_uint8(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """uint8 (N, H, W, C) numpy images -> uint8 (N, C, H, W) tensor on ``device``."""
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
@@ -83,6 +99,8 @@ class DeviceData:
         self._rows = torch.arange(self.height, device=self.device)
         self._cols = torch.arange(self.width, device=self.device)
         self._generator = torch.Generator(device=self.device)
+        self._order_key: tuple[int, int] | None = None
+        self._order = torch.empty(0)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -92,18 +110,51 @@ class DeviceData:
         self._generator.manual_seed(derive_seed("order", seed, epoch))
         return torch.randperm(len(self), generator=self._generator, device=self.device)
 
+    def micro_batches(
+        self,
+        step: int,
+        *,
+        batch_size: int,
+        seed: int,
+        parts: int = 1,
+        mine: tuple[int, ...] = (0,),
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The parts ``mine`` of step ``step``'s augmented batch, when the batch of epoch
+        ``step // (N // batch_size)``'s order is split into ``parts`` equal parts."""
+        epoch, position = divmod(step, len(self) // batch_size)
+        if self._order_key != (seed, epoch):
+            self._order, self._order_key = self.permutation(seed, epoch), (seed, epoch)
+        rows = self._order[position * batch_size : (position + 1) * batch_size]
+        return [
+            self.batch(
+                rows[part_slice(batch_size, part, parts)],
+                seed=seed,
+                step=step,
+                part=part if parts > 1 else None,
+            )
+            for part in mine
+        ]
+
     def batch(
-        self, indices: torch.Tensor, *, augment: bool = True, seed: int = 0, step: int = 0
+        self,
+        indices: torch.Tensor,
+        *,
+        augment: bool = True,
+        seed: int = 0,
+        step: int = 0,
+        part: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B, C, H, W; channels_last memory) and labels for ``indices``.
 
         With ``augment``, each image gets a random crop of the padded image and a random
-        horizontal flip, drawn from a generator seeded by (seed, step).
+        horizontal flip, drawn from a generator seeded by (seed, step) and the ``part`` of a
+        split batch, so that a part's images are the same whichever process draws them.
         """
         count, pad = len(indices), self.pad
         batch = self.padded.index_select(0, indices)
         if augment and (pad or self.flip):
-            self._generator.manual_seed(derive_seed("augment", seed, step))
+            key = ("augment", seed, step) if part is None else ("augment", seed, step, part)
+            self._generator.manual_seed(derive_seed(*key))
             offsets = torch.randint(
                 0, 2 * pad + 1, (2, count), generator=self._generator, device=self.device
             )

@@ -57,6 +57,17 @@ class Normalizer:
         """The same statistics on another device."""
         return Normalizer(self.mean.to(device), self.std.to(device))
 
+    def resized(self, height: int, width: int) -> Normalizer:
+        """The same statistics for inputs of another size: a per-pixel mean image is resized
+        (bilinear), a per-channel mean is returned as is. For test views larger or smaller than
+        the training crop, such as the multi-scale test."""
+        if self.mode == "per-channel" or self.mean.shape[-2:] == (height, width):
+            return self
+        mean = torch.nn.functional.interpolate(
+            self.mean[None], size=(height, width), mode="bilinear", align_corners=False
+        )[0]
+        return Normalizer(mean, self.std)
+
     def __call__(self, images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Normalise uint8 images (N, C, H, W) into ``dtype``."""
         if self.mean.shape[1:] != (1, 1) and images.shape[-2:] != self.mean.shape[-2:]:

@@ -366,3 +366,31 @@ def load_eval_sample(
     split = dataset.test if dataset.test is not None else dataset.train
     chosen = sample_indices(len(split.labels), count)  # random: folders are listed by class
     return split.images[chosen], split.labels[chosen]
+
+
+@dataclass
+class FolderListing:
+    """An image folder's files, without decoding them: what the streaming loader reads."""
+
+    name: str
+    root: str
+    classes: list[str]
+    splits: dict[str, tuple[list[str], np.ndarray]]  # "train"/"test": (paths, int64 labels)
+
+
+def list_image_folder(spec: str | os.PathLike) -> FolderListing:
+    """The files and labels of an image folder with train/<class>/ and test/ or val/<class>/
+    (ImageNet's layout), listed but not read."""
+    kind, root = _locate(Path(os.fspath(spec)).expanduser())
+    if kind != "folder":
+        raise ValueError(
+            f"'{root}' is a {kind} folder, not an image folder; the streaming loader reads "
+            "train/<class>/ image folders (use --loader memory for this data)"
+        )
+    classes, train = _scan_split(root / "train", root, None)
+    splits = {"train": (train.files, np.asarray(train.labels, dtype=np.int64))}
+    test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
+    if test_dir is not None:
+        test = _scan_split(test_dir, root, classes)[1]
+        splits["test"] = (test.files, np.asarray(test.labels, dtype=np.int64))
+    return FolderListing(root.name, str(root), classes, splits)

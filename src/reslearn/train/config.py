@@ -15,6 +15,8 @@ from reslearn.device import DEVICES, PRECISIONS
 from reslearn.models import model_info
 from reslearn.train.recipes import SCHEDULES, get_recipe
 
+LOADERS = ("memory", "stream")
+
 
 @dataclass
 class TrainConfig:
@@ -57,11 +59,23 @@ class TrainConfig:
     init: str | None = None  # torchvision:NAME or a weights file (fresh runs only)
     freeze_backbone: bool = False  # train only the classifier
     backbone_lr_scale: float = 1.0  # the backbone's lr relative to the classifier's
+    loader: str | None = None  # memory | stream (default: the recipe's)
+    accumulate: int = 1  # micro-batches per step and process (gradient accumulation)
+    sync_bn: bool = False  # batch statistics over all processes (GPUs only)
+    crop_size: int = 224  # stream loader: training crop
+    scale_range: list[int] = field(default_factory=lambda: [256, 480])  # shorter side range
+    lighting: float = 0.1  # stream loader: PCA lighting noise std (0: none)
+    plateau_patience: int = 5  # evaluations without improvement before the lr drops
+    plateau_threshold: float = 0.001  # improvement in error (absolute) that counts
 
     def resolve(self, train_images: int) -> TrainConfig:
         """A copy with every recipe default filled in for a training set of this size."""
         recipe = get_recipe(self.recipe)
-        out = dataclasses.replace(self, model_options=dict(self.model_options))
+        out = dataclasses.replace(
+            self, model_options=dict(self.model_options), scale_range=list(self.scale_range)
+        )
+        if out.loader is None:
+            out.loader = recipe.loader
         recipe_settings = (
             "batch_size", "lr", "momentum", "nesterov", "weight_decay", "label_smoothing",
             "schedule",
@@ -111,6 +125,24 @@ class TrainConfig:
         _check_choice("--precision", self.precision, PRECISIONS)
         _check_choice("--device", self.device, DEVICES)
         _check_choice("--normalization", self.normalization, NORMALIZATIONS)
+        if self.loader is not None:
+            _check_choice("--loader", self.loader, LOADERS)
+        for flag, value in (("--accumulate", self.accumulate), ("--crop-size", self.crop_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{flag} must be an integer >= 1; got {value}")
+        if isinstance(self.plateau_patience, bool) or not isinstance(self.plateau_patience, int):
+            raise ValueError(f"--plateau-patience must be an integer; got {self.plateau_patience}")
+        if self.plateau_patience < 1:
+            raise ValueError(f"--plateau-patience must be >= 1; got {self.plateau_patience}")
+        if len(self.scale_range) != 2 or not (
+            self.crop_size <= self.scale_range[0] <= self.scale_range[1]
+        ):
+            raise ValueError(
+                f"--scale-range must be two sides LOW HIGH with --crop-size {self.crop_size} "
+                f"<= LOW <= HIGH; got {' '.join(map(str, self.scale_range))}"
+            )
+        if not (math.isfinite(self.lighting) and self.lighting >= 0):
+            raise ValueError(f"--lighting must be >= 0; got {self.lighting}")
         if self.schedule is not None:
             _check_choice("--schedule", self.schedule, SCHEDULES)
         for flag, value in (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -23,14 +24,18 @@ import reslearn
 from reslearn.data import load_dataset
 from reslearn.data.device_data import DeviceData, to_device_uint8, validation_split
 from reslearn.data.normalize import Normalizer
-from reslearn.device import resolve_device
+from reslearn.data.sources import list_image_folder
+from reslearn.data.stream import StreamData, StreamEval, TrainViewSettings, fit_stream_normalizer
 from reslearn.models import create_model, model_info
 from reslearn.report.confusion import plot_confusion
 from reslearn.report.curves import plot_curves
 from reslearn.train.checkpoint import load_latest_checkpoint, save_checkpoint
 from reslearn.train.config import TrainConfig
+from reslearn.train.distributed import Distributed
+from reslearn.train.distributed import setup as setup_distributed
 from reslearn.train.init import init_model_options, load_initial_weights
 from reslearn.train.metrics import MetricsLog, read_metrics
+from reslearn.train.recipes import get_recipe
 from reslearn.train.trainer import EvalSet, LoopHooks, Trainer
 from reslearn.weights import save_weights
 
@@ -117,8 +122,28 @@ def _environment(device: torch.device) -> dict[str, Any]:
     }
 
 
-def _prepare(config: TrainConfig, device: torch.device, progress: bool):
+@dataclass
+class Prepared:
+    """A run's data, ready to train on: what the trainer needs and what config.json records."""
+
+    name: str
+    source: str
+    classes: list[str]
+    channels: int
+    image_size: tuple[int, int]
+    skipped: list[str]
+    resolved: TrainConfig
+    train: DeviceData | StreamData
+    eval_sets: dict[str, EvalSet | StreamEval]
+    normalizer: Normalizer
+    val_indices: np.ndarray | None
+
+
+def _prepare(config: TrainConfig, device: torch.device, progress: bool) -> Prepared:
     """Data, split, normaliser and eval sets for ``config`` (resolved on the data's size)."""
+    loader = config.loader or get_recipe(config.recipe).loader
+    if loader == "stream":
+        return _prepare_stream(config, device)
     info = model_info(config.model)
     dataset = load_dataset(
         config.data,
@@ -138,10 +163,7 @@ def _prepare(config: TrainConfig, device: torch.device, progress: bool):
         images, labels = images[keep], labels[keep]
     if dataset.test is not None:
         splits["test"] = (dataset.test.images, dataset.test.labels)
-    if not splits:
-        raise ValueError(
-            f"{config.data} has no test split; hold out validation images with --val-split N"
-        )
+    _need_held_out(config, splits)
     resolved = config.resolve(len(labels))
     dtype = torch.bfloat16 if resolved.precision == "bf16" else torch.float32
     train_u8 = to_device_uint8(images, device)
@@ -154,7 +176,7 @@ def _prepare(config: TrainConfig, device: torch.device, progress: bool):
         pad=resolved.pad,
         flip=resolved.flip,
     )
-    eval_sets = {}
+    eval_sets: dict[str, EvalSet | StreamEval] = {}
     for name, (x, y) in splits.items():
         held = DeviceData(
             to_device_uint8(x, device),
@@ -165,7 +187,88 @@ def _prepare(config: TrainConfig, device: torch.device, progress: bool):
             flip=False,
         )
         eval_sets[name] = EvalSet(held.inputs(), held.labels)
-    return dataset, resolved, train, eval_sets, normalizer, val_indices
+    return Prepared(
+        dataset.name,
+        dataset.source,
+        dataset.train.classes,
+        dataset.train.images.shape[-1],
+        tuple(dataset.train.images.shape[1:3]),
+        dataset.skipped,
+        resolved,
+        train,
+        eval_sets,
+        normalizer,
+        val_indices,
+    )
+
+
+def _need_held_out(config: TrainConfig, splits: dict) -> None:
+    if not splits:
+        raise ValueError(
+            f"{config.data} has no test split; hold out validation images with --val-split N"
+        )
+
+
+def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
+    """An image folder listed, not decoded: training views come from DataLoader workers, the
+    held-out splits are evaluated on the centre view, the per-pixel mean is that of the centre
+    views of 1,000 training images."""
+    listing = list_image_folder(config.data)
+    files, labels = listing.splits["train"]
+    splits: dict[str, tuple[list[str], np.ndarray]] = {}
+    val_indices = None
+    if config.val_split:
+        keep, val_indices = validation_split(len(labels), config.val_split, config.seed)
+        splits["val"] = ([files[i] for i in val_indices], labels[val_indices])
+        files, labels = [files[i] for i in keep], labels[keep]
+    if "test" in listing.splits:
+        splits["test"] = listing.splits["test"]
+    _need_held_out(config, splits)
+    resolved = config.resolve(len(labels))
+    resolved.loader = "stream"
+    workers = _stream_workers(resolved.workers)
+    crop = resolved.crop_size
+    normalizer = fit_stream_normalizer(
+        files, resolved.normalization, crop=crop, seed=resolved.seed, workers=workers
+    )
+    train = StreamData(
+        files,
+        labels,
+        normalizer,
+        device=device,
+        dtype=torch.bfloat16 if resolved.precision == "bf16" else torch.float32,
+        settings=TrainViewSettings(
+            tuple(resolved.scale_range), resolved.crop_size, resolved.lighting
+        ),
+        workers=workers,
+        skip_bad=resolved.skip_bad_images,
+        stop=resolved.iterations,
+    )
+    eval_sets: dict[str, EvalSet | StreamEval] = {
+        name: StreamEval(
+            split_files,
+            split_labels,
+            normalizer,
+            crop=crop,
+            workers=workers,
+            batch_size=min(resolved.eval_batch_size, 256),
+            skip_bad=resolved.skip_bad_images,
+        )
+        for name, (split_files, split_labels) in splits.items()
+    }
+    return Prepared(
+        listing.name, listing.root, listing.classes, 3, (crop, crop), [], resolved, train,
+        eval_sets, normalizer, val_indices,
+    )  # fmt: skip
+
+
+def _stream_workers(workers: int | None) -> int:
+    """DataLoader workers: as asked, else one per usable CPU core up to 8."""
+    if workers is not None:
+        return workers
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    per_process = (usable or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return max(1, min(per_process, 8))
 
 
 def train(
@@ -176,8 +279,39 @@ def train(
     overwrite: bool = False,
     quiet: bool = False,
 ) -> RunResult:
-    """Train ``config`` into a run folder (new, overwritten, or resumed from its checkpoint)."""
+    """Train ``config`` into a run folder (new, overwritten, or resumed from its checkpoint).
+
+    Under torchrun every process calls this; rank 0 alone writes the folder. After torchrun
+    restarted the job (``--max-restarts``) the run in ``out`` resumes from its last checkpoint.
+    """
     started = time.perf_counter()
+    if resume is not None:
+        if not (Path(resume) / CONFIG).is_file():
+            raise FileNotFoundError(f"{resume} is not a reslearn run folder (no {CONFIG})")
+        device_name = TrainConfig.load(Path(resume) / CONFIG).device
+    else:
+        device_name = config.device
+    where, device = setup_distributed(device_name)
+    try:
+        return _train(config, out, resume, overwrite, quiet, where, device, started)
+    finally:
+        where.close()
+
+
+def _restarted_run(out: str | Path | None, where: Distributed) -> tuple[Path | None, bool]:
+    """After a torchrun restart: (the run to resume, or None to start it again, overwrite)."""
+    if where.restart == 0 or out is None or not (Path(out) / CONFIG).is_file():
+        return None, False
+    if any((Path(out) / "checkpoints").glob("*.pt")):
+        return Path(out), False
+    return None, True  # it failed before its first checkpoint: start it again
+
+
+def _train(config, out, resume, overwrite, quiet, where, device, started) -> RunResult:
+    if resume is None:
+        restarted, again = _restarted_run(out, where)
+        resume, overwrite = (restarted, overwrite) if restarted else (None, overwrite or again)
+    speak = not quiet and where.is_main
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / CONFIG).is_file():
@@ -187,18 +321,21 @@ def train(
         config.validate()
         if out is not None:
             check_run_dir(Path(out), overwrite=overwrite)
-    device = resolve_device(config.device)
-    dataset, resolved, train_data, eval_sets, normalizer, val_indices = _prepare(
-        config, device, progress=not quiet
-    )
+    where.barrier()  # every process has checked the folder before rank 0 writes into it
+    with where.main_first():  # rank 0 fills the decode cache, the others read it
+        data = _prepare(config, device, progress=speak)
+    resolved = data.resolved
     if resume is None:
-        run_dir = Path(out) if out is not None else default_run_dir(config, dataset.name)
-        check_run_dir(run_dir, overwrite=overwrite)
-        if run_dir.is_dir() and overwrite:
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-    classes = dataset.train.classes
-    channels = dataset.train.images.shape[-1]
+        run_dir = Path(out) if out is not None else default_run_dir(config, data.name)
+        if where.enabled and out is None:
+            raise ValueError("give --out with several processes, so that they share one folder")
+        if out is None:
+            check_run_dir(run_dir, overwrite=overwrite)
+        if where.is_main:
+            if run_dir.is_dir() and overwrite:
+                shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+    classes = data.classes
     if resume is not None:  # the options the run was built with (--init may have added some)
         saved = json.loads((run_dir / CONFIG).read_text())["resolved"]
         resolved.model_options = saved["model_options"]
@@ -208,19 +345,29 @@ def train(
         )
     torch.manual_seed(resolved.seed)
     model = create_model(
-        resolved.model, num_classes=len(classes), in_channels=channels, **resolved.model_options
+        resolved.model,
+        num_classes=len(classes),
+        in_channels=data.channels,
+        **resolved.model_options,
     )
     init_report = None
     if resolved.init and resume is None:
         init_report = load_initial_weights(resolved.init, model, resolved.model)
-        if not quiet:
+        if speak:
             print(
                 f"initialised from {resolved.init}: {init_report.tensors} tensors, "
                 f"head {init_report.head}",
                 file=sys.stderr,
             )
+    if resolved.sync_bn:
+        if not where.enabled or device.type != "cuda":
+            raise ValueError(
+                "--sync-bn needs several GPU processes (torchrun with NCCL); on CPUs each "
+                "process normalises with its own batch statistics"
+            )
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
-    trainer = Trainer(resolved, model, train_data, eval_sets)
+    trainer = Trainer(resolved, model, data.train, data.eval_sets, where=where)
 
     start, truncate_to, elapsed_before = 0, None, 0.0
     if resume is not None:
@@ -228,34 +375,34 @@ def train(
         trainer.load_state_dict(state)
         start, truncate_to = state["step"], state["metrics_bytes"]
         elapsed_before = state.get("elapsed_s", 0.0)
-        if not quiet:
+        if speak:
             print(f"resuming {run_dir} from {path.name} (step {start})", file=sys.stderr)
-    else:
-        settings = config.as_dict()
+    elif where.is_main:
         record = {
-            "settings": settings,
+            "settings": config.as_dict(),
             "resolved": resolved.as_dict(),
             "data": {
-                "name": dataset.name,
-                "source": dataset.source,
+                "name": data.name,
+                "source": data.source,
                 "classes": classes,
-                "train_images": len(train_data),
-                "eval_images": {k: len(v.labels) for k, v in eval_sets.items()},
-                "image_size": list(dataset.train.images.shape[1:3]),
-                "channels": channels,
-                "skipped_images": dataset.skipped,
+                "train_images": len(data.train),
+                "eval_images": {k: len(v.labels) for k, v in data.eval_sets.items()},
+                "image_size": list(data.image_size),
+                "channels": data.channels,
+                "skipped_images": data.skipped,
+                "loader": resolved.loader,
             },
-            "environment": _environment(device),
+            "environment": {**_environment(device), "processes": where.world},
         }
         if init_report is not None:
             record["init"] = dataclasses.asdict(init_report)
         (run_dir / CONFIG).write_text(json.dumps(record, indent=2) + "\n")
-        if val_indices is not None:
+        if data.val_indices is not None:
             (run_dir / SPLIT).write_text(
-                json.dumps({"seed": config.seed, "val_indices": val_indices.tolist()})
+                json.dumps({"seed": config.seed, "val_indices": data.val_indices.tolist()})
             )
 
-    log = MetricsLog(run_dir / METRICS, truncate_to=truncate_to)
+    log = MetricsLog(run_dir / METRICS, truncate_to=truncate_to) if where.is_main else None
     loop_started = time.perf_counter()
 
     def checkpoint(step: int) -> str:
@@ -267,44 +414,57 @@ def train(
         )
         return str(save_checkpoint(run_dir / "checkpoints", state))
 
-    hooks = LoopHooks(log=log.write, checkpoint=checkpoint, progress=not quiet, print_logs=quiet)
+    if where.is_main:
+        hooks = LoopHooks(log=log.write, checkpoint=checkpoint, progress=speak, print_logs=quiet)
+    else:  # the other processes train and evaluate their shards, and write nothing
+        hooks = LoopHooks(progress=False)
     try:
         final = trainer.fit(start, hooks)
     finally:
-        log.close()
-        draw_curves(run_dir, resolved)
+        if log is not None:
+            log.close()
+            draw_curves(run_dir, resolved)
+        if isinstance(data.train, StreamData):
+            data.train.close()
     wall = elapsed_before + time.perf_counter() - loop_started
+    if where.is_main:
+        _finish(run_dir, trainer, data, resolved, final, wall, resume is not None, started)
+    where.barrier()
+    return RunResult(run_dir, resolved, final, wall)
+
+
+def _finish(run_dir, trainer, data, resolved, final, wall, resumed, started) -> None:
+    """The finished run's files: weights, summary, evaluation, report."""
     save_weights(
         run_dir / WEIGHTS,
-        model,
-        classes=classes,
-        normalizer=normalizer,
-        image_size=tuple(dataset.train.images.shape[1:3]),
+        trainer.model,
+        classes=data.classes,
+        normalizer=data.normalizer,
+        image_size=data.image_size,
         extra={
-            "data": dataset.name,
+            "data": data.name,
             "recipe": resolved.recipe,
             "iterations": str(resolved.iterations),
         },
     )
     summary = {
         "model": resolved.model,
-        "data": dataset.name,
+        "data": data.name,
         "recipe": resolved.recipe,
         "iterations": resolved.iterations,
         "epochs": resolved.epochs,
         # train_seconds adds up every session of a resumed run; the last session's wall
         # time (data loading included) is kept apart so neither is mistaken for the other.
         "train_seconds": round(wall, 1),
-        "resumed": resume is not None,
+        "resumed": resumed,
         "last_session_seconds": round(time.perf_counter() - started, 1),
         **{k: v for k, v in final.items() if k != "step"},
     }
     (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
-    _write_evaluation(run_dir, trainer, classes)
+    _write_evaluation(run_dir, trainer, data.classes)
     from reslearn.report.run_report import write_run_report  # it reads these file names
 
     write_run_report(run_dir)
-    return RunResult(run_dir, resolved, final, wall)
 
 
 def _write_evaluation(run_dir: Path, trainer: Trainer, classes: list[str]) -> None:

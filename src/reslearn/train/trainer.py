@@ -17,16 +17,23 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from reslearn.data.decode import BadImageError
 from reslearn.data.device_data import DeviceData
-from reslearn.evaluate import Evaluation, evaluate
+from reslearn.data.stream import StreamData, StreamEval
+from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits
 from reslearn.models import ResNet
 from reslearn.train.checkpoint import rng_state, set_rng_state
 from reslearn.train.config import TrainConfig
+from reslearn.train.distributed import Distributed, merge_evaluations
 from reslearn.train.init import backbone_and_head
 from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
 
 #: Batches over which the training error must average below 80% to end the paper's warm-up.
 _WARMUP_WINDOW = 20
+
+
+#: Where training batches come from: the in-memory data set, or image files through workers.
+TrainData = DeviceData | StreamData
 
 
 class TrainingStopped(Exception):
@@ -75,26 +82,44 @@ class Trainer:
         self,
         config: TrainConfig,
         model: ResNet,
-        data: DeviceData,
-        eval_sets: dict[str, EvalSet] | None = None,
+        data: TrainData,
+        eval_sets: dict[str, EvalSet | StreamEval] | None = None,
+        *,
+        where: Distributed | None = None,
     ) -> None:
         self.config, self.model, self.data = config, model, data
         self.eval_sets = eval_sets or {}
+        self.where = where or Distributed()
         #: The latest full evaluation of each split (confusion matrix included).
         self.last_evaluations: dict[str, Evaluation] = {}
         self.device = data.device
         self.num_classes = model.num_classes
         self.steps_per_epoch = len(data) // config.batch_size
+        # The global batch is split into one part per process and accumulation micro-step;
+        # this process computes parts rank * accumulate ... rank * accumulate + accumulate - 1.
+        self.parts = self.where.world * config.accumulate
+        if config.batch_size % self.parts:
+            raise ValueError(
+                f"--batch-size {config.batch_size} must be divisible by processes x "
+                f"--accumulate = {self.where.world} x {config.accumulate}"
+            )
+        first = self.where.rank * config.accumulate
+        self.mine = tuple(range(first, first + config.accumulate))
         if config.channels_last:
             model.to(memory_format=torch.channels_last)
-        self.forward = torch.compile(model) if config.compile else model
+        self.eval_forward = torch.compile(model) if config.compile else model
+        wrapped = self.where.wrap(model, self.device)
+        self.ddp = wrapped if wrapped is not model else None
+        self.forward = torch.compile(wrapped) if config.compile else wrapped
         self.optimizer = _sgd(model, config)
         self.autocast_dtype = torch.bfloat16 if config.precision == "bf16" else None
         self.warmup_active = bool(config.low_lr_warmup)
         self.warmup_errors: list[float] = []
         self.warmup_ended_at: int | None = None
-        self._order_epoch = -1
-        self._order = torch.empty(0)
+        #: Steps after which the plateau schedule divided the lr, and its best error so far.
+        self.plateau_drops: list[int] = []
+        self.plateau_best = math.inf
+        self.plateau_waited = 0
 
     # -- the hot path -------------------------------------------------------------------------
 
@@ -109,21 +134,29 @@ class Trainer:
             milestones=tuple(c.milestones),
             gamma=c.lr_gamma,
             warmup_steps=c.warmup_steps,
+            plateau_drops=sum(d <= step for d in self.plateau_drops),
         )
         return lr * LOW_LR_WARMUP_FACTOR if self.warmup_active else lr
 
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The augmented training batch of ``step``."""
-        epoch, position = divmod(step, self.steps_per_epoch)
-        if epoch != self._order_epoch:
-            self._order = self.data.permutation(self.config.seed, epoch)
-            self._order_epoch = epoch
-        size = self.config.batch_size
-        indices = self._order[position * size : (position + 1) * size]
-        images, labels = self.data.batch(indices, seed=self.config.seed, step=step)
+    def micro_batches(self, step: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's augmented micro-batches of ``step`` (one unless --accumulate)."""
+        batches = self.data.micro_batches(
+            step,
+            batch_size=self.config.batch_size,
+            seed=self.config.seed,
+            parts=self.parts,
+            mine=self.mine,
+        )
         if not self.config.channels_last:
-            images = images.contiguous()
-        return images, labels
+            batches = [(images.contiguous(), labels) for images, labels in batches]
+        return batches
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's images and labels of ``step``, micro-batches joined."""
+        batches = self.micro_batches(step)
+        if len(batches) == 1:
+            return batches[0]
+        return torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:
@@ -131,22 +164,38 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step; returns the batch's mean loss and its number of wrong predictions."""
-        images, labels = self.batch(step)
+        """One SGD step; returns this process's mean loss and its number of wrong predictions.
+
+        With several micro-batches the gradients add up (each loss divided by their number,
+        DDP's all-reduce skipped until the last), so a step equals one step on the whole batch.
+        """
+        batches = self.micro_batches(step)
         lr = self.lr_at(step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
         self.model.train()
-        with self._autocast():
-            logits = self.forward(images)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total_loss, wrong = None, None
+        for i, (images, labels) in enumerate(batches):
+            last = i == len(batches) - 1
+            sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
+            with sync:
+                with self._autocast():
+                    logits = self.forward(images)
+                loss = F.cross_entropy(
+                    logits.float(), labels, label_smoothing=self.config.label_smoothing
+                )
+                if len(batches) > 1:
+                    loss = loss / len(batches)
+                loss.backward()
+            part_wrong = (logits.detach().argmax(1) != labels).sum()
+            total_loss = loss.detach() if total_loss is None else total_loss + loss.detach()
+            wrong = part_wrong if wrong is None else wrong + part_wrong
         self.optimizer.step()
-        wrong = (logits.detach().argmax(1) != labels).sum()
         if self.warmup_active:
-            self._update_warmup(step, wrong.item() / len(labels))
-        return loss.detach(), wrong
+            everyone = self.where.sum(wrong.clone())
+            self._update_warmup(step, everyone.item() / self.config.batch_size)
+        return total_loss, wrong
 
     def _update_warmup(self, step: int, error: float) -> None:
         self.warmup_errors = (self.warmup_errors + [error])[-_WARMUP_WINDOW:]
@@ -157,24 +206,61 @@ class Trainer:
     # -- evaluation and state -----------------------------------------------------------------
 
     def evaluate(self) -> dict[str, Any]:
-        """Error and loss on every evaluation split, as ``{"test_error": ..., ...}``."""
+        """Error and loss on every evaluation split, as ``{"test_error": ..., ...}``; with
+        several processes each evaluates a shard and the results are merged."""
         record: dict[str, Any] = {}
+        c, where = self.config, self.where
         for name, split in self.eval_sets.items():
-            result = evaluate(
-                self.forward,
-                split.inputs,
-                split.labels,
-                num_classes=self.num_classes,
-                batch_size=self.config.eval_batch_size,
-                precision=self.config.precision,
-                channels_last=self.config.channels_last,
-            )
+            if isinstance(split, StreamEval):
+                scores, labels = split.scores(
+                    self.model,
+                    precision=c.precision,
+                    channels_last=c.channels_last,
+                    rank=where.rank,
+                    world=where.world,
+                )
+            else:
+                shard = slice(where.rank, None, where.world)
+                labels = split.labels[shard]
+                scores = predict_logits(
+                    self.eval_forward,
+                    split.inputs[shard],
+                    batch_size=c.eval_batch_size,
+                    precision=c.precision,
+                    channels_last=c.channels_last,
+                )
+            result = evaluate_logits(scores, labels, num_classes=self.num_classes)
+            result = merge_evaluations(result, where, self.device)
             self.last_evaluations[name] = result
             record[f"{name}_error"] = result.top1_error
             record[f"{name}_top5_error"] = result.top5_error
             record[f"{name}_loss"] = result.loss
         self.model.train()
         return record
+
+    def plateau_split(self) -> str | None:
+        """The split whose error drives the plateau schedule: val when held out, else test."""
+        if self.config.schedule != "plateau":
+            return None
+        return "val" if "val" in self.eval_sets else next(iter(self.eval_sets), None)
+
+    def update_plateau(self, done: int, record: dict[str, Any]) -> bool:
+        """After an evaluation: divide the lr when the monitored error has not improved by
+        ``plateau_threshold`` for ``plateau_patience`` evaluations; True when it dropped."""
+        split = self.plateau_split()
+        if split is None or f"{split}_error" not in record:
+            return False
+        error = record[f"{split}_error"]
+        if error < self.plateau_best - self.config.plateau_threshold:
+            self.plateau_best, self.plateau_waited = error, 0
+            return False
+        self.plateau_waited += 1
+        if self.plateau_waited < self.config.plateau_patience:
+            return False
+        self.plateau_drops.append(done)
+        self.plateau_waited = 0
+        self.plateau_best = min(self.plateau_best, error)
+        return True
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (the step is added by the caller)."""
@@ -185,6 +271,9 @@ class Trainer:
                 "warmup_active": self.warmup_active,
                 "warmup_errors": list(self.warmup_errors),
                 "warmup_ended_at": self.warmup_ended_at,
+                "plateau_drops": list(self.plateau_drops),
+                "plateau_best": self.plateau_best,
+                "plateau_waited": self.plateau_waited,
             },
             "rng": rng_state(),
         }
@@ -197,6 +286,9 @@ class Trainer:
         self.warmup_active = schedule["warmup_active"]
         self.warmup_errors = list(schedule["warmup_errors"])
         self.warmup_ended_at = schedule["warmup_ended_at"]
+        self.plateau_drops = list(schedule.get("plateau_drops", []))
+        self.plateau_best = schedule.get("plateau_best", math.inf)
+        self.plateau_waited = schedule.get("plateau_waited", 0)
         set_rng_state(state["rng"])
 
     # -- the loop -----------------------------------------------------------------------------
@@ -217,7 +309,9 @@ class Trainer:
             }
         # On the CPU a finiteness check per step is free; on a GPU it would stall the queue,
         # so there it happens at each log and checkpoint, naming the window it happened in.
-        check_every = 1 if self.device.type == "cpu" else c.log_every
+        # With several processes every step agrees on stopping (a signal may reach them at
+        # different steps), so the check happens at every step there.
+        check_every = 1 if self.device.type == "cpu" or self.where.enabled else c.log_every
         last_eval: dict[str, Any] = {}
         window_loss = torch.zeros((), device=self.device)
         window_wrong = torch.zeros((), dtype=torch.int64, device=self.device)
@@ -237,7 +331,16 @@ class Trainer:
         with bar, _catch_signals(hooks):
             for step in range(start, total):
                 warming_up = self.warmup_active
-                loss, wrong = self.train_step(step)
+                try:
+                    loss, wrong = self.train_step(step)
+                except BadImageError as error:  # nothing of this step was applied yet
+                    saved = hooks.checkpoint(step) if step > start else last_saved
+                    raise TrainingStopped(
+                        f"{error}; training stopped before step {step + 1}",
+                        step=step,
+                        checkpoint=saved,
+                        exit_code=1,
+                    ) from None
                 done = step + 1
                 if warming_up and not self.warmup_active:
                     lr = self.lr_at(done)
@@ -257,7 +360,12 @@ class Trainer:
                     "checkpoint": done % c.checkpoint_every == 0 or done == total,
                 }
                 if done % check_every == 0 or any(boundary.values()) or hooks._stop:
-                    if bool(nonfinite):
+                    stop, bad = self.where.any(
+                        bool(hooks._stop), bool(nonfinite), device=self.device
+                    )
+                    if stop and not hooks._stop:  # another process was asked to stop
+                        hooks._stop.append(signal.SIGTERM)
+                    if bad:
                         where = (
                             f"step {done}"
                             if done - checked_upto == 1
@@ -274,12 +382,14 @@ class Trainer:
                     checked_upto = done
                 if boundary["log"]:
                     elapsed = time.perf_counter() - window_start - window_paused
+                    sums = torch.stack([window_loss.double(), window_wrong.double()])
+                    loss_sum, wrong_sum = self.where.sum(sums).tolist()
                     record = {
                         "step": done,
                         "epoch": round(done / self.steps_per_epoch, 4),
                         "lr": self.lr_at(step),
-                        "train_loss": window_loss.item() / window_steps,
-                        "train_error": window_wrong.item() / (window_steps * c.batch_size),
+                        "train_loss": loss_sum / (window_steps * self.where.world),
+                        "train_error": wrong_sum / (window_steps * c.batch_size),
                         "images_per_s": window_steps * c.batch_size / elapsed,
                     }
                     hooks.emit(record, _log_line(record, total))
@@ -302,6 +412,13 @@ class Trainer:
                         if key.endswith("_error") and "top5" not in key:
                             postfix[key.replace("_error", "")] = f"{100 * value:.2f}%"
                     bar.set_postfix(postfix, refresh=False)
+                    if self.update_plateau(done, last_eval):
+                        split, lr = self.plateau_split(), self.lr_at(done)
+                        hooks.emit(
+                            {"step": done, "event": "lr dropped on plateau", "lr": lr},
+                            f"step {done}/{total}  {split} error has not improved for "
+                            f"{c.plateau_patience} evaluations; lr {lr:g} from now on",
+                        )
                 if boundary["checkpoint"] or hooks._stop:
                     last_saved = hooks.checkpoint(done)
                 # evaluation and checkpoint time does not count against training speed

@@ -1,0 +1,385 @@
+"""Streaming image folders of any size (ImageNet's layout) through DataLoader workers.
+
+Files are decoded in worker processes (JPEG through torchvision.io, everything else through
+Pillow), given the paper's per-image views (``imagenet_views``), and handed over as uint8
+batches in pinned memory; the per-pixel mean and the lighting offset are applied on the
+training device. Which images make up step ``s``, and every random number of their views, is a
+pure function of (seed, step, image index), so a run can restart at any step, on any number of
+processes and with any number of workers, and see the same images.
+
+A file that cannot be decoded is replaced by the next readable image of the split and reported
+to the main process, which stops with its name unless bad images may be skipped.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torchvision.io import ImageReadMode, decode_jpeg, read_file
+
+from reslearn.data.decode import BadImageError, decode_file
+from reslearn.data.device_data import derive_seed, epoch_order, part_slice
+from reslearn.data.imagenet_views import (
+    MULTISCALE_SIDES,
+    PCA_EIGENVALUES,
+    PCA_EIGENVECTORS,
+    center_view,
+    multiscale_views,
+    scale_augment,
+    ten_crop_views,
+)
+from reslearn.data.normalize import Normalizer
+
+VIEWS = ("center", "10crop", "multiscale")
+_JPEG_MAGIC = b"\xff\xd8"
+_REPLACEMENT_TRIES = 16  # how far to look for a readable image to stand in for a bad one
+
+
+def read_rgb(path: str) -> torch.Tensor:
+    """A file as a (3, H, W) uint8 tensor: JPEG decoded by torchvision.io, other formats and
+    unusual JPEG modes by Pillow (grey images repeated to 3 channels, transparency on white).
+    Raises BadImageError naming the file when it cannot be decoded."""
+    try:
+        data = read_file(path)
+    except (OSError, RuntimeError) as error:
+        raise BadImageError(f"cannot read '{path}': {error}") from None
+    if bytes(data[:2].tolist()) == _JPEG_MAGIC:
+        try:
+            return decode_jpeg(data, mode=ImageReadMode.RGB)
+        except RuntimeError:
+            pass  # Pillow decides, and names the problem if there is one
+    try:
+        array = decode_file(path)
+    except Exception as error:  # noqa: BLE001 -- any decoder failure means a bad file
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise BadImageError(f"cannot decode '{path}': {reason}") from None
+    image = torch.from_numpy(np.ascontiguousarray(array))
+    return image.expand(3, *image.shape) if image.dim() == 2 else image.permute(2, 0, 1)
+
+
+@dataclass(frozen=True)
+class TrainViewSettings:
+    """The paper's training augmentation: shorter side in ``shorter``, a ``crop`` square with a
+    random flip, and PCA lighting noise with standard deviation ``lighting`` (0: none)."""
+
+    shorter: tuple[int, int] = (256, 480)
+    crop: int = 224
+    lighting: float = 0.1
+
+
+class _Files(torch.utils.data.Dataset):
+    """Reads files with a fallback for bad ones; subclasses turn an image into views."""
+
+    def __init__(self, files: Sequence[str], labels: np.ndarray) -> None:
+        self.files, self.labels = list(files), np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _read(self, index: int) -> tuple[torch.Tensor, int, str]:
+        """(image, label, "" or the bad file's "path: reason") for ``index``; a bad file is
+        replaced by the next readable one so that batches keep their size."""
+        bad = ""
+        for offset in range(_REPLACEMENT_TRIES):
+            position = (index + offset) % len(self.files)
+            try:
+                return read_rgb(self.files[position]), int(self.labels[position]), bad
+            except BadImageError as error:
+                bad = bad or str(error)
+        raise BadImageError(f"{bad} (and the {_REPLACEMENT_TRIES - 1} files after it)")
+
+
+class TrainViews(_Files):
+    """Training samples keyed by (index, step): a random view (seeded by seed, step and index)
+    as uint8 (3, crop, crop), the label, the lighting offset (3,) and the bad-file report."""
+
+    def __init__(
+        self, files: Sequence[str], labels: np.ndarray, settings: TrainViewSettings, seed: int
+    ) -> None:
+        super().__init__(files, labels)
+        self.settings, self.seed = settings, seed
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, step = key
+        image, label, bad = self._read(index)
+        generator = torch.Generator().manual_seed(derive_seed("view", self.seed, step, index))
+        s = self.settings
+        view = scale_augment(image, generator, shorter=s.shorter, crop=s.crop)
+        alpha = torch.randn(3, generator=generator) * s.lighting
+        offset = PCA_EIGENVECTORS @ (alpha * PCA_EIGENVALUES)  # in [0, 1] pixel units
+        return view.contiguous(), label, offset, bad
+
+
+class TestViews(_Files):
+    """Test samples: the ``view`` of each image as uint8 ("center": (3, c, c); "10crop":
+    (10, 3, c, c); "multiscale": a list of whole images at each shorter side)."""
+
+    def __init__(
+        self,
+        files: Sequence[str],
+        labels: np.ndarray,
+        view: str,
+        *,
+        crop: int = 224,
+        sides: Sequence[int] = MULTISCALE_SIDES,
+    ) -> None:
+        if view not in VIEWS:
+            raise ValueError(f"views must be among {', '.join(VIEWS)}; got {view!r}")
+        super().__init__(files, labels)
+        self.view, self.crop, self.sides = view, crop, tuple(sides)
+        self.shorter = round(crop * 256 / 224)  # the paper's 256 for a 224 crop
+
+    def __getitem__(self, index: int):
+        image, label, bad = self._read(index)
+        if self.view == "center":
+            views = center_view(image, shorter=self.shorter, crop=self.crop).contiguous()
+        elif self.view == "10crop":
+            views = ten_crop_views(image, shorter=self.shorter, crop=self.crop)
+        else:
+            views = multiscale_views(image, self.sides)
+        return views, label, bad
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """The keys of this process's micro-batches, step after step from ``start`` to ``stop``.
+
+    Step ``s`` takes the next ``batch_size`` images of epoch ``s // steps_per_epoch``'s order
+    (a pure function of seed and epoch) and splits them into ``parts`` equal parts; this
+    process yields the parts listed in ``mine``, in order.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        *,
+        batch_size: int,
+        seed: int,
+        parts: int,
+        mine: Sequence[int],
+        start: int,
+        stop: int,
+    ) -> None:
+        self.count, self.batch_size, self.seed = count, batch_size, seed
+        self.parts, self.mine, self.start, self.stop = parts, tuple(mine), start, stop
+        self.steps_per_epoch = count // batch_size
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start) * len(self.mine)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        order, order_epoch = None, -1
+        for step in range(self.start, self.stop):
+            epoch, position = divmod(step, self.steps_per_epoch)
+            if epoch != order_epoch:
+                order, order_epoch = epoch_order(self.count, self.seed, epoch), epoch
+            rows = order[position * self.batch_size : (position + 1) * self.batch_size]
+            for part in self.mine:
+                chosen = rows[part_slice(self.batch_size, part, self.parts)]
+                yield [(int(i), step) for i in chosen]
+
+
+def _loader(dataset, workers: int, pin: bool, **options) -> DataLoader:
+    return DataLoader(
+        dataset,
+        num_workers=workers,
+        pin_memory=pin,
+        persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+        **options,
+    )
+
+
+def _report_bad(reports: Sequence[str], skip_bad: bool, seen: set[str]) -> None:
+    for report in reports:
+        if not report or report in seen:
+            continue
+        if not skip_bad:
+            raise BadImageError(f"{report}; remove the file or pass --skip-bad-images")
+        seen.add(report)
+        warnings.warn(f"skipped a bad image ({report}); a readable one stood in", stacklevel=3)
+
+
+class StreamData:
+    """The training set of an image folder, served step by step from DataLoader workers.
+
+    ``micro_batches(step, ...)`` returns this process's parts of step ``step``'s batch as
+    normalised (B, 3, crop, crop) images on the device (channels_last) with their labels.
+    Asking for any step other than the next one restarts the workers at that step.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str],
+        labels: np.ndarray,
+        normalizer: Normalizer,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        settings: TrainViewSettings,
+        workers: int,
+        skip_bad: bool = False,
+        stop: int | None = None,
+    ) -> None:
+        self.dataset = TrainViews(files, labels, settings, seed=0)
+        self.device, self.dtype, self.workers, self.skip_bad = device, dtype, workers, skip_bad
+        self.normalizer = normalizer.to(device)
+        self.stop = stop
+        self.bad_seen: set[str] = set()
+        self._iterator: Iterator | None = None
+        self._next_step = -1
+        self._layout: tuple | None = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        self._iterator = None
+
+    def micro_batches(
+        self,
+        step: int,
+        *,
+        batch_size: int,
+        seed: int,
+        parts: int = 1,
+        mine: Sequence[int] = (0,),
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's parts ``mine`` of the batch of ``step`` split into ``parts``."""
+        layout = (batch_size, seed, parts, tuple(mine))
+        if self._iterator is None or step != self._next_step or layout != self._layout:
+            self.dataset.seed = seed
+            sampler = StepBatches(
+                len(self), batch_size=batch_size, seed=seed, parts=parts, mine=mine,
+                start=step, stop=self.stop if self.stop is not None else step + 1_000_000,
+            )  # fmt: skip
+            loader = _loader(
+                self.dataset, self.workers, self.device.type == "cuda", batch_sampler=sampler
+            )
+            self._iterator, self._layout = iter(loader), layout
+        self._next_step = step + 1
+        return [self._to_device(*next(self._iterator)) for _ in mine]
+
+    def _to_device(self, images, labels, offsets, bad) -> tuple[torch.Tensor, torch.Tensor]:
+        _report_bad(bad, self.skip_bad, self.bad_seen)
+        images = images.to(self.device, non_blocking=True)
+        offsets = offsets.to(self.device, non_blocking=True)
+        x = self.normalizer(images) + (offsets / self.normalizer.std.flatten())[:, :, None, None]
+        x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        return x, labels.to(self.device, non_blocking=True)
+
+
+class StreamEval:
+    """A held-out split of an image folder, evaluated through one test ``view``."""
+
+    def __init__(
+        self,
+        files: Sequence[str],
+        labels: np.ndarray,
+        normalizer: Normalizer,
+        *,
+        view: str = "center",
+        crop: int = 224,
+        workers: int = 0,
+        batch_size: int = 64,
+        skip_bad: bool = False,
+    ) -> None:
+        self.dataset = TestViews(files, labels, view, crop=crop)
+        self.labels = torch.from_numpy(self.dataset.labels)
+        self.normalizer, self.workers, self.batch_size = normalizer, workers, batch_size
+        self.skip_bad, self.bad_seen = skip_bad, set()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def scores(
+        self,
+        model: torch.nn.Module,
+        *,
+        precision: str,
+        channels_last: bool,
+        rank: int = 0,
+        world: int = 1,
+        progress: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log of the view-averaged softmax scores (n, K), labels (n,)) of the images
+        ``rank::world``, on the model's device. The log turns averaged scores back into
+        something that ranks, top-k and cross-entropy treat exactly like logits."""
+        from tqdm import tqdm
+
+        from reslearn.evaluate import predict_logits
+
+        device = next(model.parameters()).device
+        normalizer = self.normalizer.to(device)
+        indices = list(range(rank, len(self.dataset), world))
+        multiscale = self.dataset.view == "multiscale"
+        loader = _loader(
+            torch.utils.data.Subset(self.dataset, indices),
+            self.workers,
+            device.type == "cuda",
+            batch_size=1 if multiscale else max(1, self.batch_size // self._views_per_image()),
+            collate_fn=_collate_lists if multiscale else None,
+        )
+        options = dict(precision=precision, channels_last=channels_last)
+        out_scores, out_labels = [], []
+        for views, labels, bad in tqdm(
+            loader, desc=f"{self.dataset.view} views", unit="batch", disable=not progress
+        ):
+            _report_bad(bad, self.skip_bad, self.bad_seen)
+            if multiscale:  # one image, whole, at several sizes: one forward pass per size
+                probs = torch.stack(
+                    [
+                        predict_logits(
+                            model, _normalise(v[None], normalizer, device), **options
+                        ).softmax(1)[0]
+                        for v in views[0]
+                    ]
+                ).mean(0, keepdim=True)
+            else:
+                count = len(labels)
+                flat = views.reshape(-1, *views.shape[-3:])
+                logits = predict_logits(model, _normalise(flat, normalizer, device), **options)
+                probs = logits.softmax(1).reshape(count, -1, logits.shape[1]).mean(1)
+            out_scores.append(probs.clamp_min(1e-12).log())
+            out_labels.append(torch.as_tensor(labels))
+        if not out_scores:
+            return torch.empty(0, 0, device=device), torch.empty(0, dtype=torch.int64)
+        return torch.cat(out_scores), torch.cat(out_labels).to(device)
+
+    def _views_per_image(self) -> int:
+        return 10 if self.dataset.view == "10crop" else 1
+
+
+def _normalise(images: torch.Tensor, normalizer: Normalizer, device: torch.device):
+    images = images.to(device, non_blocking=True)
+    return normalizer.resized(*images.shape[-2:])(images)
+
+
+def _collate_lists(samples):
+    views, labels, bad = zip(*samples)
+    return list(views), list(labels), list(bad)
+
+
+def fit_stream_normalizer(
+    files: Sequence[str],
+    mode: str,
+    *,
+    crop: int,
+    seed: int,
+    count: int = 1000,
+    workers: int = 0,
+) -> Normalizer:
+    """The normaliser of the training crops: statistics of the centre views of ``count``
+    training images drawn at random (a pure function of the seed)."""
+    from reslearn.data.device_data import sample_indices
+
+    chosen = sample_indices(len(files), count, seed)
+    dataset = TestViews([files[i] for i in chosen], np.zeros(len(chosen)), "center", crop=crop)
+    loader = _loader(dataset, workers, False, batch_size=64)
+    images = torch.cat([views for views, _, _ in loader])
+    return Normalizer.fit(images, mode)
