@@ -35,3 +35,35 @@ def _write_image_folder(
 def write_image_folder():
     """The image-folder writer: ``write_image_folder(root, classes, {"train": n, ...})``."""
     return _write_image_folder
+
+
+def _write_photo_folder(
+    root: Path, classes: list[str], counts: dict[str, int], *, seed: int = 0
+) -> Path:
+    """``root/<split>/<class>/NNN.JPEG`` in ImageNet's layout: JPEGs of random sizes between
+    200 and 500 pixels a side, a class's colour (channel ``label % 3`` raised) plus noise."""
+    rng = np.random.default_rng(seed)
+    for split, count in counts.items():
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                height, width = rng.integers(200, 501, 2)
+                pixels = rng.integers(0, 120, (height // 8, width // 8, 3), dtype=np.uint8)
+                pixels[..., label % 3] += 100
+                image = Image.fromarray(pixels).resize((width, height), Image.Resampling.BILINEAR)
+                image.save(folder / f"{i:03d}.JPEG", quality=90)
+    return root
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory) -> Path:
+    """A small ImageNet-style folder: 3 classes, 12 training and 4 validation JPEGs each."""
+    root = tmp_path_factory.mktemp("photos")
+    return _write_photo_folder(root, ["n01", "n02", "n03"], {"train": 12, "val": 4})
+
+
+@pytest.fixture(scope="session")
+def write_photo_folder():
+    """The JPEG folder writer: ``write_photo_folder(root, classes, {"train": n, ...})``."""
+    return _write_photo_folder

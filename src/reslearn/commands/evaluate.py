@@ -12,6 +12,9 @@ import torch
 from reslearn.commands.common import paragraph
 from reslearn.data import load_dataset
 from reslearn.data.device_data import to_device_uint8
+from reslearn.data.imagenet_views import MULTISCALE_SIDES
+from reslearn.data.sources import list_image_folder
+from reslearn.data.stream import VIEWS, StreamEval, default_workers
 from reslearn.device import DEVICES, PRECISIONS, resolve_device
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits
 from reslearn.report import format_table, plot_confusion
@@ -44,6 +47,16 @@ def resolve_weights(target: str) -> tuple[Path, Path | None, dict]:
             raise ValueError(f"cannot read '{config_path}': {error}") from None
     settings = config.get("settings", config) if isinstance(config, dict) else {}
     return weights, path, settings if isinstance(settings, dict) else {}
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        sides = [int(part) for part in text.replace(" ", ",").split(",") if part]
+    except ValueError:
+        sides = []
+    if not sides or min(sides) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes like 224,256,384; got {text!r}")
+    return sides
 
 
 def class_mismatch(weights: list[str], data: list[str]) -> str | None:
@@ -135,12 +148,72 @@ def _summary(trained, weights, data_name, split, result: Evaluation, png: Path) 
     return "\n".join(lines)
 
 
+def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config: dict) -> int:
+    """The paper's test views on an image folder, streamed: one evaluation per view."""
+    spec = args.data or config.get("data")
+    if not isinstance(spec, str) or not spec:
+        raise ValueError("--data is required with a weights file (a run directory knows its data)")
+    listing = list_image_folder(spec)
+    if args.split not in listing.splits:
+        raise ValueError(f"data '{spec}' has no {args.split} split; try --split train")
+    files, labels = listing.splits[args.split]
+    difference = class_mismatch(trained.classes, listing.classes)
+    if difference:
+        raise ValueError(f"data '{spec}' does not match the network's classes: {difference}")
+    if trained.in_channels != 3:
+        raise ValueError(f"--views needs an RGB network; this one takes {trained.in_channels}")
+    device = trained.normalizer.mean.device
+    precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
+    workers = args.workers if args.workers is not None else default_workers()
+    skip_bad = args.skip_bad_images or bool(config.get("skip_bad_images", False))
+    results, rows = {}, []
+    for view in args.views:
+        evaluation = StreamEval(
+            files, labels, trained.normalizer, view=view, crop=trained.image_size[0],
+            workers=workers, batch_size=args.batch_size, skip_bad=skip_bad,
+        )  # fmt: skip
+        evaluation.dataset.sides = tuple(args.scales)
+        scores, targets = evaluation.scores(
+            trained.model, precision=precision, channels_last=True, progress=not args.json
+        )
+        result = evaluate_logits(scores, targets, num_classes=len(trained.classes))
+        base = run_dir / "confusion" if run_dir is not None else weights.with_suffix("")
+        png = Path(f"{base}-{view}{'' if args.split == 'test' else '-' + args.split}.png")
+        title = f"{trained.name} on {listing.name} ({args.split}, {view}): "
+        title += f"top-1 error {result.top1_error:.2%}"
+        plot_confusion(result.confusion, trained.classes, png, title=title)
+        results[view] = {**result.as_dict(trained.classes), "confusion_png": str(png)}
+        rows.append((view, _view_detail(view, trained.image_size[0], args.scales),
+                     f"{100 * result.top1_error:.2f}", f"{100 * result.top5_error:.2f}",
+                     f"{result.loss:.4f}"))  # fmt: skip
+    if args.json:
+        head = {"model": trained.name, "weights": str(weights), "data": spec, "split": args.split}
+        print(json.dumps({**head, "views": results}))
+    else:
+        k = min(5, len(trained.classes))
+        print(f"model  {trained.name} ({weights})\ndata   {listing.name} ({args.split} split, "
+              f"{len(files):,} images)\n")  # fmt: skip
+        print(format_table(("view", "what", "top-1 %", f"top-{k} %", "loss"), rows))
+    return 0
+
+
+def _view_detail(view: str, crop: int, scales) -> str:
+    shorter = round(crop * 256 / 224)
+    if view == "center":
+        return f"centre {crop} of shorter side {shorter}"
+    if view == "10crop":
+        return f"4 corners + centre, and flips ({crop} of {shorter})"
+    return "whole image, shorter side " + "/".join(map(str, scales)) + ", scores averaged"
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate weights on a data split; print a summary or JSON and save the confusion PNG."""
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1; got {args.batch_size}")
     weights, run_dir, config = resolve_weights(args.weights)
     trained = load_weights(weights, device=resolve_device(args.device))
+    if args.views:
+        return _evaluate_views(args, trained, weights, run_dir, config)
     spec, data_name, arrays = _load_split(args, trained, config)
     result = _evaluate_arrays(trained, arrays, args)
     suffix = "" if args.split == "test" else f"-{args.split}"
@@ -180,7 +253,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "  reslearn eval runs/r110 --json                     machine-readable\n"
         "  reslearn eval runs/r110 --split train              the training error\n"
         "  reslearn eval model.safetensors --data cifar10     a bare weights file\n"
-        "  reslearn eval model.safetensors --data ~/photos --out photos-confusion.png",
+        "  reslearn eval model.safetensors --data ~/photos --out photos-confusion.png\n"
+        "  reslearn eval runs/r50 --views center 10crop multiscale   the paper's ImageNet tests",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -211,6 +285,26 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="where decoded image folders are cached (default: the run's, else $RESLEARN_CACHE "
         "or ~/.cache/reslearn)",
+    )
+    parser.add_argument(
+        "--views",
+        nargs="+",
+        choices=VIEWS,
+        metavar="VIEW",
+        help="image folders: stream the files and test each view, reported separately: "
+        "center (the centre crop of shorter side 256/224 x the crop), 10crop (corners, centre "
+        "and their flips, softmax averaged), multiscale (the whole image at each of --scales, "
+        "fully convolutional, softmax averaged)",
+    )
+    parser.add_argument(
+        "--scales",
+        type=_int_list,
+        default=list(MULTISCALE_SIDES),
+        metavar="S,S",
+        help="multiscale: shorter sides (224,256,384,480,640)",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="--views: decoding processes (CPU count)"
     )
     parser.add_argument("--json", action="store_true", help="print only JSON")
     parser.add_argument(

@@ -59,9 +59,14 @@ def lighting(
     ``eigenvectors @ (alpha * eigenvalues)`` with ``alpha ~ N(0, alpha_std)``, for the image."""
     if image.shape[0] != 3 or not image.is_floating_point():
         raise ValueError("lighting needs a float RGB image (3, H, W) in [0, 1]")
-    alpha = torch.randn(3, generator=generator) * alpha_std
-    offset = PCA_EIGENVECTORS @ (alpha * PCA_EIGENVALUES)
+    offset = lighting_offset(generator, alpha_std=alpha_std)
     return image + offset.to(image)[:, None, None]
+
+
+def lighting_offset(generator: torch.Generator, *, alpha_std: float = 0.1) -> torch.Tensor:
+    """The RGB offset (3,) that ``lighting`` adds to every pixel of one image."""
+    alpha = torch.randn(3, generator=generator) * alpha_std
+    return PCA_EIGENVECTORS @ (alpha * PCA_EIGENVALUES)
 
 
 def center_view(image: torch.Tensor, *, shorter: int = 256, crop: int = 224) -> torch.Tensor:

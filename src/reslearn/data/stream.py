@@ -13,6 +13,7 @@ to the main process, which stops with its name unless bad images may be skipped.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,9 +27,8 @@ from reslearn.data.decode import BadImageError, decode_file
 from reslearn.data.device_data import derive_seed, epoch_order, part_slice
 from reslearn.data.imagenet_views import (
     MULTISCALE_SIDES,
-    PCA_EIGENVALUES,
-    PCA_EIGENVECTORS,
     center_view,
+    lighting_offset,
     multiscale_views,
     scale_augment,
     ten_crop_views,
@@ -58,7 +58,7 @@ def read_rgb(path: str) -> torch.Tensor:
     except Exception as error:  # noqa: BLE001 -- any decoder failure means a bad file
         reason = " ".join(str(error).split()) or type(error).__name__
         raise BadImageError(f"cannot decode '{path}': {reason}") from None
-    image = torch.from_numpy(np.ascontiguousarray(array))
+    image = torch.from_numpy(np.array(array, copy=True))
     return image.expand(3, *image.shape) if image.dim() == 2 else image.permute(2, 0, 1)
 
 
@@ -110,8 +110,7 @@ class TrainViews(_Files):
         generator = torch.Generator().manual_seed(derive_seed("view", self.seed, step, index))
         s = self.settings
         view = scale_augment(image, generator, shorter=s.shorter, crop=s.crop)
-        alpha = torch.randn(3, generator=generator) * s.lighting
-        offset = PCA_EIGENVECTORS @ (alpha * PCA_EIGENVALUES)  # in [0, 1] pixel units
+        offset = lighting_offset(generator, alpha_std=s.lighting)  # in [0, 1] pixel units
         return view.contiguous(), label, offset, bad
 
 
@@ -181,6 +180,14 @@ class StepBatches(torch.utils.data.Sampler):
             for part in self.mine:
                 chosen = rows[part_slice(self.batch_size, part, self.parts)]
                 yield [(int(i), step) for i in chosen]
+
+
+def default_workers() -> int:
+    """DataLoader workers per process: the usable CPU cores shared among the processes on this
+    node (torchrun's LOCAL_WORLD_SIZE), at most 8."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    per_process = (usable or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return max(1, min(per_process, 8))
 
 
 def _loader(dataset, workers: int, pin: bool, **options) -> DataLoader:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -25,7 +24,13 @@ from reslearn.data import load_dataset
 from reslearn.data.device_data import DeviceData, to_device_uint8, validation_split
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sources import list_image_folder
-from reslearn.data.stream import StreamData, StreamEval, TrainViewSettings, fit_stream_normalizer
+from reslearn.data.stream import (
+    StreamData,
+    StreamEval,
+    TrainViewSettings,
+    default_workers,
+    fit_stream_normalizer,
+)
 from reslearn.models import create_model, model_info
 from reslearn.report.confusion import plot_confusion
 from reslearn.report.curves import plot_curves
@@ -226,7 +231,7 @@ def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
     _need_held_out(config, splits)
     resolved = config.resolve(len(labels))
     resolved.loader = "stream"
-    workers = _stream_workers(resolved.workers)
+    workers = resolved.workers if resolved.workers is not None else default_workers()
     crop = resolved.crop_size
     normalizer = fit_stream_normalizer(
         files, resolved.normalization, crop=crop, seed=resolved.seed, workers=workers
@@ -260,15 +265,6 @@ def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
         listing.name, listing.root, listing.classes, 3, (crop, crop), [], resolved, train,
         eval_sets, normalizer, val_indices,
     )  # fmt: skip
-
-
-def _stream_workers(workers: int | None) -> int:
-    """DataLoader workers: as asked, else one per usable CPU core up to 8."""
-    if workers is not None:
-        return workers
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    per_process = (usable or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-    return max(1, min(per_process, 8))
 
 
 def train(

@@ -1,0 +1,115 @@
+"""The paper's ImageNet recipe on a small JPEG folder: streamed training, plateau schedule,
+exact resumption, bad files, and `reslearn eval --views`."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from reslearn.cli import main
+from reslearn.data.device_data import DeviceData
+from reslearn.data.normalize import Normalizer
+from reslearn.models import create_model
+from reslearn.train import TrainConfig, Trainer, TrainingStopped, train
+from reslearn.train.checkpoint import list_checkpoints
+
+SMALL = dict(
+    model="resnet18",
+    recipe="imagenet-paper",
+    crop_size=64,
+    scale_range=[72, 96],
+    batch_size=6,
+    iterations=6,
+    log_every=2,
+    eval_every=4,
+    workers=0,
+    eval_batch_size=16,
+)
+
+
+def test_the_recipe_has_the_papers_settings():
+    resolved = TrainConfig(data="x", recipe="imagenet-paper").resolve(1_281_167)
+    assert (resolved.batch_size, resolved.lr, resolved.momentum) == (256, 0.1, 0.9)
+    assert (resolved.weight_decay, resolved.iterations) == (1e-4, 600_000)
+    assert resolved.schedule == "plateau" and resolved.loader == "stream"
+    assert (resolved.crop_size, resolved.scale_range, resolved.lighting) == (224, [256, 480], 0.1)
+    fixed = TrainConfig(data="x", recipe="imagenet-paper", schedule="step").resolve(1_281_167)
+    assert fixed.milestones == [150_000, 300_000, 450_000]
+    with pytest.raises(ValueError, match="--scale-range"):
+        TrainConfig(data="x", crop_size=300).validate()
+
+
+def test_a_streamed_run_trains_evaluates_and_resumes_exactly(photo_folder, tmp_path, capsys):
+    result = train(TrainConfig(data=str(photo_folder), **SMALL), tmp_path / "run", quiet=True)
+    run = result.run_dir
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["loader"] == "stream" and config["data"]["image_size"] == [64, 64]
+    assert config["data"]["train_images"] == 36 and config["data"]["eval_images"] == {"test": 12}
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "test_error" in r] == [4, 6]
+    assert all(r["lr"] == 0.1 for r in records if "lr" in r)  # no plateau within 2 evaluations
+    weights = load_file(run / "model.safetensors")
+
+    # resume a copy from its step-4 checkpoint: the same weights and metrics, bit for bit
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    (copy / "checkpoints" / "step-0000006.pt").unlink()
+    train(None, resume=copy, quiet=True)
+    resumed = load_file(copy / "model.safetensors")
+    assert all(torch.equal(weights[k], resumed[k]) for k in weights)
+    def steps(path):  # every logged number but the speed
+        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "images_per_s"} for r in lines]
+
+    assert steps(copy / "metrics.jsonl") == steps(run / "metrics.jsonl")
+
+    # the network evaluates through each test view, each reported on its own
+    capsys.readouterr()
+    code = main(["eval", str(run), "--views", "center", "10crop", "multiscale",
+                 "--scales", "64,80,96", "--json", "--workers", "0"])  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["views"]) == {"center", "10crop", "multiscale"}
+    for view in report["views"].values():
+        assert view["count"] == 12 and 0 <= view["top1_error"] <= 1
+    centre = [r for r in records if "test_error" in r][-1]["test_error"]
+    assert report["views"]["center"]["top1_error"] == pytest.approx(centre, abs=1 / 12 + 1e-9)
+
+
+def test_the_plateau_schedule_divides_the_lr_and_remembers_it():
+    config = TrainConfig(data="x", schedule="plateau", plateau_patience=2, batch_size=16)
+    config = config.resolve(64)
+    images = torch.zeros(64, 3, 8, 8, dtype=torch.uint8)
+    data = DeviceData(images, torch.zeros(64), Normalizer.fit(images), pad=0)
+    trainer = Trainer(config, create_model("resnet20", num_classes=2), data)
+    trainer.eval_sets = {"val": None, "test": None}  # only the names matter here
+    errors = [0.5, 0.4, 0.4, 0.3995, 0.35, 0.36, 0.37]
+    dropped = [trainer.update_plateau(10 * (i + 1), {"val_error": e}) for i, e in enumerate(errors)]
+    assert dropped == [False, False, False, True, False, False, True]
+    assert trainer.plateau_drops == [40, 70]
+    assert trainer.lr_at(39) == pytest.approx(0.1) and trainer.lr_at(40) == pytest.approx(0.01)
+    assert trainer.lr_at(70) == pytest.approx(0.001)
+    state = trainer.state_dict()
+    fresh = Trainer(config, create_model("resnet20", num_classes=2), data)
+    fresh.load_state_dict(state)
+    assert fresh.lr_at(75) == pytest.approx(0.001) and fresh.plateau_waited == 0
+
+
+def test_a_bad_file_stops_with_its_name_or_is_skipped(write_photo_folder, tmp_path):
+    root = write_photo_folder(tmp_path / "photos", ["a", "b"], {"train": 6, "val": 2})
+    bad = root / "train" / "b" / "002.JPEG"
+    bad.write_bytes(bad.read_bytes()[:300])  # truncated
+    settings = {**SMALL, "batch_size": 4, "iterations": 6, "eval_every": 6}
+    with pytest.raises(TrainingStopped, match="002.JPEG.*--skip-bad-images") as stopped:
+        train(TrainConfig(data=str(root), **settings), tmp_path / "run", quiet=True)
+    assert stopped.value.exit_code == 1
+    with pytest.warns(UserWarning, match="002.JPEG"):
+        result = train(
+            TrainConfig(data=str(root), skip_bad_images=True, **settings),
+            tmp_path / "skipping",
+            quiet=True,
+        )
+    assert (result.run_dir / "model.safetensors").is_file()
+    assert list_checkpoints(result.run_dir / "checkpoints")
