@@ -59,6 +59,7 @@ def test_a_streamed_run_trains_evaluates_and_resumes_exactly(photo_folder, tmp_p
     train(None, resume=copy, quiet=True)
     resumed = load_file(copy / "model.safetensors")
     assert all(torch.equal(weights[k], resumed[k]) for k in weights)
+
     def steps(path):  # every logged number but the speed
         lines = [json.loads(x) for x in path.read_text().splitlines()]
         return [{k: v for k, v in r.items() if k != "images_per_s"} for r in lines]

@@ -22,8 +22,9 @@ from torch import nn
 from reslearn.device import resolve_device
 from reslearn.evaluate import Evaluation
 
-#: How long a process waits for the others at a collective before giving up (a dead peer).
-TIMEOUT = timedelta(minutes=10)
+#: How long a process waits for the others at a collective (rank 0 may be decoding a data set
+#: into the cache meanwhile); a dead peer is noticed sooner, when its connection closes.
+TIMEOUT = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)

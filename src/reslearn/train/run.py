@@ -371,7 +371,7 @@ def _train(config, out, resume, overwrite, quiet, where, device, started) -> Run
         trainer.load_state_dict(state)
         start, truncate_to = state["step"], state["metrics_bytes"]
         elapsed_before = state.get("elapsed_s", 0.0)
-        if speak:
+        if where.is_main:  # also with --quiet: a restarted job says where it continues
             print(f"resuming {run_dir} from {path.name} (step {start})", file=sys.stderr)
     elif where.is_main:
         record = {
