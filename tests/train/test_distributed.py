@@ -118,7 +118,9 @@ def test_a_killed_worker_restarts_the_job_from_its_last_checkpoint(image_folder,
     assert set(pids) == {0, 1}
     os.kill(pids[1], signal.SIGKILL)
     out, err = job.communicate(timeout=300)
-    assert job.returncode == 0, err[-3000:]
+    assert job.returncode == 0, "\n".join(
+        l for l in err.splitlines() if not l.startswith(("W1", "E1"))
+    )[-4000:]
     assert "resuming" in err  # the restarted rank 0 said where it continued from
     summary = json.loads((run / "summary.json").read_text())
     assert summary["resumed"] is True and summary["iterations"] == 240

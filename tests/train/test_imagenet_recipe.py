@@ -114,3 +114,23 @@ def test_a_bad_file_stops_with_its_name_or_is_skipped(write_photo_folder, tmp_pa
         )
     assert (result.run_dir / "model.safetensors").is_file()
     assert list_checkpoints(result.run_dir / "checkpoints")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--accumulate", "4"], "--batch-size 6 must be divisible by processes x --accumulate"),
+        (["--sync-bn"], "--sync-bn needs several GPU processes"),
+        (["--scale-range", "96", "72"], "--scale-range must be two sides LOW HIGH"),
+        (["--plateau-patience", "0"], "--plateau-patience must be >= 1"),
+    ],
+)
+def test_bad_settings_get_one_line(photo_folder, tmp_path, capsys, extra, message):
+    args = [
+        "train", "--data", str(photo_folder), "--model", "resnet18", "--recipe",
+        "imagenet-paper", "--crop-size", "64", "--scale-range", "72", "96", "--batch-size",
+        "6", "--iterations", "2", "--workers", "0", "--out", str(tmp_path / "run"), *extra,
+    ]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err

@@ -311,6 +311,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--out",
         metavar="PNG",
         help="where to save the confusion matrix (default: confusion.png in the run directory, "
-        "or WEIGHTS-confusion.png beside a weights file)",
+        "or WEIGHTS-confusion.png beside a weights file; with --views one per view, "
+        "confusion-VIEW.png)",
     )
     parser.set_defaults(func=run)

@@ -55,7 +55,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     cache_dir: str | None = None
     skip_bad_images: bool = False
-    workers: int | None = None
+    workers: int | None = None  # decoding processes (memory) or DataLoader workers (stream)
     init: str | None = None  # torchvision:NAME or a weights file (fresh runs only)
     freeze_backbone: bool = False  # train only the classifier
     backbone_lr_scale: float = 1.0  # the backbone's lr relative to the classifier's

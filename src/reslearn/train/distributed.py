@@ -114,8 +114,24 @@ def setup(device_name: str) -> tuple[Distributed, torch.device]:
     else:
         backend = "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend, timeout=TIMEOUT)
+        dist.init_process_group(
+            backend, store=_attempt_store(rank, world, restart), rank=rank, world_size=world,
+            timeout=TIMEOUT,
+        )  # fmt: skip
     return Distributed(rank, world, local_rank, backend, restart), device
+
+
+def _attempt_store(rank: int, world: int, restart: int) -> dist.Store:
+    """torchrun's store, with keys of its own for each attempt of the job. Without the prefix
+    a restarted process could read the address a process of the failed attempt published
+    there, and fail to connect to it (seen with gloo after a killed worker)."""
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(
+        host, port, world, is_master=rank == 0 and not agent, timeout=TIMEOUT,
+        multi_tenant=not agent,
+    )  # fmt: skip
+    return dist.PrefixStore(f"reslearn/attempt-{restart}", store)
 
 
 def merge_evaluations(result: Evaluation, where: Distributed, device: torch.device) -> Evaluation:

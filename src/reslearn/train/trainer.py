@@ -1,5 +1,6 @@
-"""The training step and loop: SGD on batches from the on-device data path, with periodic
-logging, evaluation and checkpoints, graceful stops and exact resumption."""
+"""The training step and loop: SGD on batches from the on-device data path or the streaming
+loader, on one process or many, with periodic logging, evaluation and checkpoints, graceful
+stops and exact resumption."""
 
 from __future__ import annotations
 
@@ -71,11 +72,13 @@ class LoopHooks:
 
 
 class Trainer:
-    """One network, its optimizer and its training data on one device.
+    """One network, its optimizer and its training data on one device (one process of a
+    torchrun job when ``where`` says so: the network then runs as DistributedDataParallel).
 
-    ``train_step(step)`` is the whole hot path: gather and augment a batch on the device, a
-    forward and backward pass under bf16 autocast (unless ``precision == "fp32"``), an SGD step.
-    The batch of any step is a pure function of (seed, step), so the loop can start anywhere.
+    ``train_step(step)`` is the whole hot path: this process's part of the batch (gathered and
+    augmented on the device, or streamed from DataLoader workers), forward and backward passes
+    under bf16 autocast (unless ``precision == "fp32"``), an SGD step. The batch of any step is
+    a pure function of (seed, step), so the loop can start anywhere.
     """
 
     def __init__(
