@@ -145,3 +145,29 @@ def test_test_views_count_and_average(photo_folder, view):
         views = [normalizer(v[None])[0] for v in multiscale_views(image, (64, 80, 96))]
         expected = average_scores(model, views)
         assert torch.allclose(scores[0].exp(), expected, atol=1e-5)
+
+
+def test_decoding_on_the_device_gives_the_same_batches(write_photo_folder, tmp_path):
+    root = write_photo_folder(tmp_path / "photos", ["a", "b"], {"train": 6})
+    Image.open(root / "train" / "a" / "001.JPEG").save(root / "train" / "a" / "001.png")
+    (root / "train" / "a" / "001.JPEG").unlink()  # one PNG: decoded by Pillow either way
+    bad = root / "train" / "b" / "003.JPEG"
+    bad.write_bytes(bad.read_bytes()[:400])  # truncated: the batch decode fails, then per file
+    files, labels = list_image_folder(root).splits["train"]
+    normalizer = Normalizer(torch.full((3, 1, 1), 0.5), torch.ones(3, 1, 1))
+
+    def batches(on_device, skip_bad):
+        data = StreamData(
+            files, labels, normalizer, device=torch.device("cpu"), dtype=torch.float32,
+            settings=SMALL, workers=0, stop=3, skip_bad=skip_bad, decode_on_device=on_device,
+        )  # fmt: skip
+        return [data.micro_batches(s, batch_size=12, seed=0)[0] for s in range(3)]
+
+    with pytest.warns(UserWarning, match="003.JPEG"):
+        in_workers = batches(False, True)
+    with pytest.warns(UserWarning, match="003.JPEG"):
+        on_device = batches(True, True)
+    for (x, y), (u, v) in zip(in_workers, on_device):
+        assert torch.equal(x, u) and torch.equal(y, v)
+    with pytest.raises(BadImageError, match="003.JPEG"):
+        batches(True, False)

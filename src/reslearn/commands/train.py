@@ -11,7 +11,7 @@ from reslearn.commands.common import paragraph, parse_option
 from reslearn.data.normalize import NORMALIZATIONS
 from reslearn.device import DEVICES, PRECISIONS
 from reslearn.train import RECIPES, TrainConfig, TrainingStopped, train
-from reslearn.train.config import LOADERS
+from reslearn.train.config import DECODES, LOADERS
 from reslearn.train.recipes import SCHEDULES
 
 #: Flags that still make sense when resuming (everything else comes from the run's config).
@@ -255,6 +255,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--lighting", type=float, metavar="STD", help="stream: PCA colour noise std (0.1; 0 off)"
+    )
+    data.add_argument(
+        "--decode",
+        choices=DECODES,
+        help="stream: decode JPEGs in the DataLoader workers, or on the training device in "
+        "batches (nvJPEG on a GPU; the workers then only read files); auto: on a GPU when "
+        "training there",
     )
 
     many = parser.add_argument_group("several processes and small memory")

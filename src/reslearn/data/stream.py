@@ -107,11 +107,33 @@ class TrainViews(_Files):
     def __getitem__(self, key: tuple[int, int]):
         index, step = key
         image, label, bad = self._read(index)
+        view, offset = self.view(image, index, step)
+        return view, label, offset, bad
+
+    def view(self, image: torch.Tensor, index: int, step: int):
+        """(the random view of ``image`` (3, crop, crop), its lighting offset (3,)); the
+        image may live on any device, the random numbers come from the CPU either way."""
         generator = torch.Generator().manual_seed(derive_seed("view", self.seed, step, index))
         s = self.settings
         view = scale_augment(image, generator, shorter=s.shorter, crop=s.crop)
         offset = lighting_offset(generator, alpha_std=s.lighting)  # in [0, 1] pixel units
-        return view.contiguous(), label, offset, bad
+        return view.contiguous(), offset
+
+
+class TrainBytes(_Files):
+    """The files' bytes only, keyed like TrainViews, for decoding on the training device."""
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, step = key
+        try:
+            data = read_file(self.files[index])
+        except (OSError, RuntimeError):
+            data = torch.empty(0, dtype=torch.uint8)  # unreadable: the main process decides
+        return data, index, step
+
+
+def _collate_lists(samples):
+    return tuple(list(column) for column in zip(*samples))
 
 
 class TestViews(_Files):
@@ -231,9 +253,14 @@ class StreamData:
         workers: int,
         skip_bad: bool = False,
         stop: int | None = None,
+        decode_on_device: bool = False,
     ) -> None:
         self.dataset = TrainViews(files, labels, settings, seed=0)
         self.device, self.dtype, self.workers, self.skip_bad = device, dtype, workers, skip_bad
+        # JPEGs decoded on the training device (nvJPEG on a GPU): workers only read bytes
+        self.decode_on_device = decode_on_device
+        self._bytes = TrainBytes(files, labels)
+        self._device_decode_failed = False
         self.normalizer = normalizer.to(device)
         self.stop = stop
         self.bad_seen: set[str] = set()
@@ -265,12 +292,63 @@ class StreamData:
                 len(self), batch_size=batch_size, seed=seed, parts=parts, mine=mine,
                 start=step, stop=self.stop if self.stop is not None else step + 1_000_000,
             )  # fmt: skip
-            loader = _loader(
-                self.dataset, self.workers, self.device.type == "cuda", batch_sampler=sampler
-            )
+            if self.decode_on_device:
+                loader = _loader(
+                    self._bytes, self.workers, False, batch_sampler=sampler,
+                    collate_fn=_collate_lists,
+                )  # fmt: skip
+            else:
+                loader = _loader(
+                    self.dataset, self.workers, self.device.type == "cuda", batch_sampler=sampler
+                )
             self._iterator, self._layout = iter(loader), layout
         self._next_step = step + 1
+        if self.decode_on_device:
+            return [self._to_device(*self._decode(*next(self._iterator))) for _ in mine]
         return [self._to_device(*next(self._iterator)) for _ in mine]
+
+    def _decode(self, datas: list[torch.Tensor], indices: list[int], steps: list[int]):
+        """Decode a micro-batch's JPEGs on the device in one call and make their views there;
+        other formats, and every file of a batch the device cannot decode, go through the
+        CPU reader (which also names and replaces bad files)."""
+        images: list[torch.Tensor | None] = [None] * len(datas)
+        jpegs = [i for i, d in enumerate(datas) if bytes(d[:2].tolist()) == _JPEG_MAGIC]
+        if jpegs and not self._device_decode_failed:
+            try:
+                decoded = decode_jpeg(
+                    [datas[i] for i in jpegs], mode=ImageReadMode.RGB, device=self.device
+                )
+            except RuntimeError as error:
+                decoded = []
+                if not any(self._decodes_on_cpu(datas[i]) is False for i in jpegs):
+                    self._device_decode_failed = True  # the device cannot: stop trying
+                    warnings.warn(
+                        f"decoding JPEGs on {self.device} failed ({error}); decoding on the "
+                        "CPU from now on",
+                        stacklevel=4,
+                    )
+            for i, image in zip(jpegs, decoded):
+                images[i] = image
+        views, labels, offsets, bad = [], [], [], []
+        for i, image in enumerate(images):
+            index, label, report = indices[i], int(self.dataset.labels[indices[i]]), ""
+            if image is None:
+                image, label, report = self.dataset._read(index)
+                image = image.to(self.device, non_blocking=True)
+            view, offset = self.dataset.view(image, index, steps[i])
+            views.append(view)
+            labels.append(label)
+            offsets.append(offset)
+            bad.append(report)
+        return torch.stack(views), torch.tensor(labels), torch.stack(offsets), bad
+
+    @staticmethod
+    def _decodes_on_cpu(data: torch.Tensor) -> bool:
+        try:
+            decode_jpeg(data, mode=ImageReadMode.RGB)
+        except RuntimeError:
+            return False
+        return True
 
     def _to_device(self, images, labels, offsets, bad) -> tuple[torch.Tensor, torch.Tensor]:
         _report_bad(bad, self.skip_bad, self.bad_seen)
@@ -365,11 +443,6 @@ class StreamEval:
 def _normalise(images: torch.Tensor, normalizer: Normalizer, device: torch.device):
     images = images.to(device, non_blocking=True)
     return normalizer.resized(*images.shape[-2:])(images)
-
-
-def _collate_lists(samples):
-    views, labels, bad = zip(*samples)
-    return list(views), list(labels), list(bad)
 
 
 def fit_stream_normalizer(

@@ -16,6 +16,7 @@ from reslearn.models import model_info
 from reslearn.train.recipes import SCHEDULES, get_recipe
 
 LOADERS = ("memory", "stream")
+DECODES = ("auto", "workers", "device")
 
 
 @dataclass
@@ -65,6 +66,7 @@ class TrainConfig:
     crop_size: int = 224  # stream loader: training crop
     scale_range: list[int] = field(default_factory=lambda: [256, 480])  # shorter side range
     lighting: float = 0.1  # stream loader: PCA lighting noise std (0: none)
+    decode: str = "auto"  # stream: JPEGs decoded in the workers or on the device (auto: GPU)
     plateau_patience: int = 5  # evaluations without improvement before the lr drops
     plateau_threshold: float = 0.001  # improvement in error (absolute) that counts
 
@@ -127,6 +129,7 @@ class TrainConfig:
         _check_choice("--normalization", self.normalization, NORMALIZATIONS)
         if self.loader is not None:
             _check_choice("--loader", self.loader, LOADERS)
+        _check_choice("--decode", self.decode, DECODES)
         for flag, value in (("--accumulate", self.accumulate), ("--crop-size", self.crop_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{flag} must be an integer >= 1; got {value}")

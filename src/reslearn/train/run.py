@@ -207,6 +207,13 @@ def _prepare(config: TrainConfig, device: torch.device, progress: bool) -> Prepa
     )
 
 
+def _decode_place(data: Prepared) -> str | None:
+    """Where a streamed run decodes its JPEGs ("workers" or the device), None in memory."""
+    if not isinstance(data.train, StreamData):
+        return None
+    return str(data.train.device) if data.train.decode_on_device else "workers"
+
+
 def _need_held_out(config: TrainConfig, splits: dict) -> None:
     if not splits:
         raise ValueError(
@@ -233,6 +240,7 @@ def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
     resolved.loader = "stream"
     workers = resolved.workers if resolved.workers is not None else default_workers()
     crop = resolved.crop_size
+    on_device = resolved.decode == "device" or (resolved.decode == "auto" and device.type == "cuda")
     normalizer = fit_stream_normalizer(
         files, resolved.normalization, crop=crop, seed=resolved.seed, workers=workers
     )
@@ -248,6 +256,7 @@ def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
         workers=workers,
         skip_bad=resolved.skip_bad_images,
         stop=resolved.iterations,
+        decode_on_device=on_device,
     )
     eval_sets: dict[str, EvalSet | StreamEval] = {
         name: StreamEval(
@@ -387,6 +396,7 @@ def _train(config, out, resume, overwrite, quiet, where, device, started) -> Run
                 "channels": data.channels,
                 "skipped_images": data.skipped,
                 "loader": resolved.loader,
+                "decode": _decode_place(data),
             },
             "environment": {**_environment(device), "processes": where.world},
         }
