@@ -495,9 +495,12 @@ def draw_curves(run_dir: Path, config: TrainConfig) -> None:
     path = run_dir / METRICS
     records = read_metrics(path) if path.exists() else []
     if records:
+        drops = config.milestones or ()
+        if config.schedule == "plateau":  # the drops happened where the error stopped falling
+            drops = [r["step"] for r in records if r.get("event") == "lr dropped on plateau"]
         plot_curves(
             [(config.model, records)],
             run_dir / CURVES,
             title=f"{config.model}, {config.recipe} recipe",
-            milestones=config.milestones or (),
+            milestones=drops,
         )
