@@ -54,12 +54,13 @@ def _steps(run: Path) -> list[int]:
     return [r["step"] for r in lines if "train_loss" in r]
 
 
-def test_two_processes_match_one_with_the_same_global_batch(image_folder, tmp_path):
-    common = _settings(image_folder, tmp_path, "--iterations", "8", "--log-every", "2")
+def _two_against_one(common: list[str], tmp_path: Path) -> str:
+    """Train ``common`` with 2 gloo processes into tmp_path/two and with 1 process and
+    --accumulate 2 into tmp_path/one; check that their parameters agree; return the 2-process
+    job's output."""
     two = _torchrun([*common, "--out", str(tmp_path / "two")], stdout=subprocess.PIPE)
     out, _ = two.communicate(timeout=300)
     assert two.returncode == 0
-    assert out.count("test error") == 1  # only rank 0 prints the result
     one = subprocess.run(
         [sys.executable, "-m", "reslearn", "train", *common, "--accumulate", "2",
          "--out", str(tmp_path / "one")],
@@ -70,6 +71,13 @@ def test_two_processes_match_one_with_the_same_global_batch(image_folder, tmp_pa
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    return out
+
+
+def test_two_processes_match_one_with_the_same_global_batch(image_folder, tmp_path):
+    common = _settings(image_folder, tmp_path, "--iterations", "8", "--log-every", "2")
+    out = _two_against_one(common, tmp_path)
+    assert out.count("test error") == 1  # only rank 0 prints the result
     config = json.loads((tmp_path / "two" / "config.json").read_text())
     assert config["environment"]["processes"] == 2
     assert _steps(tmp_path / "two") == [2, 4, 6, 8]  # one writer: no line twice
@@ -118,9 +126,9 @@ def test_a_killed_worker_restarts_the_job_from_its_last_checkpoint(image_folder,
     assert set(pids) == {0, 1}
     os.kill(pids[1], signal.SIGKILL)
     out, err = job.communicate(timeout=300)
-    assert job.returncode == 0, "\n".join(
-        l for l in err.splitlines() if not l.startswith(("W1", "E1"))
-    )[-4000:]
+    # torchrun's own W/E log lines left out of the failure message, the workers' kept
+    own = [line for line in err.splitlines() if not line.startswith(("W1", "E1"))]
+    assert job.returncode == 0, "\n".join(own)[-4000:]
     assert "resuming" in err  # the restarted rank 0 said where it continued from
     summary = json.loads((run / "summary.json").read_text())
     assert summary["resumed"] is True and summary["iterations"] == 240
@@ -145,18 +153,7 @@ def test_a_streamed_image_folder_splits_the_same_way(photo_folder, tmp_path):
         "--iterations", "4", "--log-every", "2", "--precision", "fp32", "--workers", "1",
         "--quiet",
     ]  # fmt: skip
-    two = _torchrun([*common, "--out", str(tmp_path / "two")], stdout=subprocess.PIPE)
-    two.communicate(timeout=300)
-    assert two.returncode == 0
-    one = subprocess.run(
-        [sys.executable, "-m", "reslearn", "train", *common, "--accumulate", "2",
-         "--out", str(tmp_path / "one")],
-        env=_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert one.returncode == 0, one.stderr
-    a, b = _parameters(tmp_path / "two"), _parameters(tmp_path / "one")
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    _two_against_one(common, tmp_path)
     # each process evaluated half of the 12 test images; merged, the count is whole
     evaluation = json.loads((tmp_path / "two" / "evaluation.json").read_text())
     assert evaluation["count"] == 12 and sum(map(sum, evaluation["confusion"])) == 12
