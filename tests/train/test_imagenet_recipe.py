@@ -38,7 +38,7 @@ def test_the_recipe_has_the_papers_settings():
     fixed = TrainConfig(data="x", recipe="imagenet-paper", schedule="step").resolve(1_281_167)
     assert fixed.milestones == [150_000, 300_000, 450_000]
     with pytest.raises(ValueError, match="--scale-range"):
-        TrainConfig(data="x", crop_size=300).validate()
+        TrainConfig(data="x", recipe="imagenet-paper", crop_size=300).validate()
 
 
 def test_a_streamed_run_trains_evaluates_and_resumes_exactly(photo_folder, tmp_path, capsys):
@@ -123,6 +123,8 @@ def test_a_bad_file_stops_with_its_name_or_is_skipped(write_photo_folder, tmp_pa
         (["--sync-bn"], "--sync-bn needs several GPU processes"),
         (["--scale-range", "96", "72"], "--scale-range must be two sides LOW HIGH"),
         (["--plateau-patience", "0"], "--plateau-patience must be >= 1"),
+        (["--pad", "8"], "--pad only apply to --loader memory"),
+        (["--loader", "memory"], "--crop-size, --scale-range only apply to --loader stream"),
     ],
 )
 def test_bad_settings_get_one_line(photo_folder, tmp_path, capsys, extra, message):

@@ -120,6 +120,25 @@ class TrainConfig:
         out.validate()
         return out
 
+    def _check_loader_flags(self) -> None:
+        """Refuse flags that the chosen loader would silently ignore."""
+        defaults = TrainConfig(data="")
+        stream_only = ("crop_size", "scale_range", "lighting", "decode")
+        memory_only = ("pad", "flip", "image_size")
+        loader = self.loader or get_recipe(self.recipe).loader
+        unused = stream_only if loader == "memory" else memory_only
+        given = [
+            "--" + name.replace("_", "-")
+            for name in unused
+            if getattr(self, name) != getattr(defaults, name)
+        ]
+        if given:
+            other = "stream" if loader == "memory" else "memory"
+            raise ValueError(
+                f"{', '.join(given)} only apply to --loader {other}; this run uses "
+                f"--loader {loader}"
+            )
+
     def validate(self) -> None:
         """Raise a one-line ValueError for the first invalid setting."""
         model_info(self.model)
@@ -130,6 +149,7 @@ class TrainConfig:
         if self.loader is not None:
             _check_choice("--loader", self.loader, LOADERS)
         _check_choice("--decode", self.decode, DECODES)
+        self._check_loader_flags()
         for flag, value in (("--accumulate", self.accumulate), ("--crop-size", self.crop_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{flag} must be an integer >= 1; got {value}")
