@@ -69,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
             run_dir = Path(stop.checkpoint).parent.parent  # RUN/checkpoints/step-N.pt
             print(f"  last checkpoint: {stop.checkpoint}", file=sys.stderr)
             if stop.exit_code != 1:
-                print(f"  resume with:     reslearn train --resume {run_dir}", file=sys.stderr)
+                launcher = "reslearn train"
+                if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # started by torchrun
+                    per_node = os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])
+                    launcher = f"torchrun --nproc_per_node={per_node} -m reslearn train"
+                print(f"  resume with:     {launcher} --resume {run_dir}", file=sys.stderr)
         return stop.exit_code
     c, final = result.config, result.final
     if not _is_main_process():
