@@ -157,3 +157,13 @@ def test_a_streamed_image_folder_splits_the_same_way(photo_folder, tmp_path):
     # each process evaluated half of the 12 test images; merged, the count is whole
     evaluation = json.loads((tmp_path / "two" / "evaluation.json").read_text())
     assert evaluation["count"] == 12 and sum(map(sum, evaluation["confusion"])) == 12
+    # and they equal one process evaluating the saved weights on the same centre views
+    alone = subprocess.run(
+        [sys.executable, "-m", "reslearn", "eval", str(tmp_path / "two"), "--views", "center",
+         "--json", "--workers", "0"],
+        env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    centre = json.loads(alone.stdout)["views"]["center"]
+    assert centre["confusion"] == evaluation["confusion"]
+    assert centre["loss"] == pytest.approx(evaluation["loss"], rel=1e-5)

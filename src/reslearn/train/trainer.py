@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -212,34 +213,40 @@ class Trainer:
         """Error and loss on every evaluation split, as ``{"test_error": ..., ...}``; with
         several processes each evaluates a shard and the results are merged."""
         record: dict[str, Any] = {}
-        c, where = self.config, self.where
+        where = self.where
         for name, split in self.eval_sets.items():
-            if isinstance(split, StreamEval):
-                scores, labels = split.scores(
-                    self.model,
-                    precision=c.precision,
-                    channels_last=c.channels_last,
-                    rank=where.rank,
-                    world=where.world,
-                )
-            else:
-                shard = slice(where.rank, None, where.world)
-                labels = split.labels[shard]
-                scores = predict_logits(
-                    self.eval_forward,
-                    split.inputs[shard],
-                    batch_size=c.eval_batch_size,
-                    precision=c.precision,
-                    channels_last=c.channels_last,
-                )
-            result = evaluate_logits(scores, labels, num_classes=self.num_classes)
-            result = merge_evaluations(result, where, self.device)
+            result = merge_evaluations(self._evaluate_shard(split), where, self.device)
             self.last_evaluations[name] = result
             record[f"{name}_error"] = result.top1_error
             record[f"{name}_top5_error"] = result.top5_error
             record[f"{name}_loss"] = result.loss
         self.model.train()
         return record
+
+    def _evaluate_shard(self, split: EvalSet | StreamEval) -> Evaluation:
+        """This process's share of a split (images rank, rank + world, ...), evaluated."""
+        c, where = self.config, self.where
+        if where.rank >= len(split.labels):  # more processes than held-out images
+            return _no_images(self.num_classes)
+        if isinstance(split, StreamEval):
+            scores, labels = split.scores(
+                self.model,
+                precision=c.precision,
+                channels_last=c.channels_last,
+                rank=where.rank,
+                world=where.world,
+            )
+        else:
+            shard = slice(where.rank, None, where.world)
+            labels = split.labels[shard]
+            scores = predict_logits(
+                self.eval_forward,
+                split.inputs[shard],
+                batch_size=c.eval_batch_size,
+                precision=c.precision,
+                channels_last=c.channels_last,
+            )
+        return evaluate_logits(scores, labels, num_classes=self.num_classes)
 
     def plateau_split(self) -> str | None:
         """The split whose error drives the plateau schedule: val when held out, else test."""
@@ -435,6 +442,18 @@ class Trainer:
                         exit_code=128 + hooks._stop[0],
                     )
         return last_eval
+
+
+def _no_images(num_classes: int) -> Evaluation:
+    """The evaluation of an empty shard, which merging adds nothing to."""
+    return Evaluation(
+        top1_error=0.0,
+        top5_error=0.0,
+        per_class_accuracy=[math.nan] * num_classes,
+        confusion=np.zeros((num_classes, num_classes), dtype=np.int64),
+        count=0,
+        loss=0.0,
+    )
 
 
 def _sgd(model: ResNet, config: TrainConfig) -> torch.optim.SGD:
