@@ -84,6 +84,11 @@ def test_frozen_backbone_trains_only_the_head(data, tmp_path, torchvision_files)
     trained = load_weights(run / "model.safetensors")
     state = torch.load(source, weights_only=True)
     assert torch.equal(trained.model.layer2[0].conv1.weight, state["layer2.0.conv1.weight"])
+    # the pretrained weights see the inputs they were trained on: torchvision's mean and std
+    assert saved["resolved"]["normalization"] == "imagenet"
+    assert torch.allclose(trained.normalizer.std.flatten(), torch.tensor([0.229, 0.224, 0.225]))
+    plain = _config(data, tmp_path).resolve(32)
+    assert plain.normalization == "per-pixel"
 
 
 def test_backbone_lr_scale_gives_the_backbone_a_smaller_lr(data, tmp_path):

@@ -228,7 +228,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--normalization",
         choices=NORMALIZATIONS,
-        help="per-pixel mean subtraction (the paper; default) or per-channel mean/std",
+        help="per-pixel mean subtraction (the paper; the default), per-channel mean/std, or "
+        "imagenet (torchvision's fixed mean/std; the default with torchvision --init weights)",
     )
     data.add_argument("--pad", type=int, metavar="PX", help="augmentation padding (4; 0 = none)")
     data.add_argument("--flip", action=argparse.BooleanOptionalAction, help="random h-flips (on)")

@@ -1,9 +1,11 @@
 """Input normalisation: the paper's per-pixel mean subtraction, or per-channel mean/std.
 
-The paper (Sec. 4.2) subtracts the per-pixel mean of the training images. Both modes map uint8
+The paper (Sec. 4.2) subtracts the per-pixel mean of the training images. Every mode maps uint8
 pixels to ``(x / 255 - mean) / std``; for ``per-pixel`` the mean is a C x H x W image and std is
-1, for ``per-channel`` both are C x 1 x 1. The statistics travel with the weights, so a trained
-network always sees inputs prepared the way it was trained.
+1, for ``per-channel`` both are C x 1 x 1 statistics of the data, and ``imagenet`` uses
+torchvision's fixed ImageNet mean and std, which its pretrained weights expect. The statistics
+travel with the weights, so a trained network always sees inputs prepared the way it was
+trained.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-NORMALIZATIONS = ("per-pixel", "per-channel")
+NORMALIZATIONS = ("per-pixel", "per-channel", "imagenet")
+#: torchvision's ImageNet statistics, which its pretrained weights expect ("imagenet" mode).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -31,6 +35,14 @@ class Normalizer:
             )
         if images.dtype != torch.uint8 or images.dim() != 4 or len(images) == 0:
             raise ValueError("Normalizer.fit needs a non-empty uint8 tensor of shape (N, C, H, W)")
+        if mode == "imagenet":
+            if images.shape[1] != 3:
+                raise ValueError(
+                    f"--normalization imagenet needs RGB images; these have {images.shape[1]} "
+                    "channel(s)"
+                )
+            mean = torch.tensor(IMAGENET_MEAN, device=images.device)[:, None, None]
+            return cls(mean, torch.tensor(IMAGENET_STD, device=images.device)[:, None, None])
         total = torch.zeros(images.shape[1:], dtype=torch.float64, device=images.device)
         squares = torch.zeros_like(total)
         for chunk in images.split(4096):

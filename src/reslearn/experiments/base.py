@@ -276,13 +276,22 @@ def ensure_run(run: PlannedRun, run_dir: Path, *, quiet: bool, label: str) -> Fi
     return FinishedRun(run, run_dir, reused=False)
 
 
+def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings with what was left to defaults spelled out: a run saved before a setting existed
+    had that setting's default, and an unset normalization is the one it resolves to."""
+    out = {**TrainConfig(data="").as_dict(), **settings}
+    if out["normalization"] is None:
+        out["normalization"] = TrainConfig(**out).resolve_normalization()
+    return out
+
+
 def _check_same_settings(run: PlannedRun, run_dir: Path) -> None:
-    saved = json.loads((run_dir / CONFIG).read_text())["settings"]
-    wanted = run.config.as_dict()
+    saved = _comparable(json.loads((run_dir / CONFIG).read_text())["settings"])
+    wanted = _comparable(run.config.as_dict())
     differences = [
-        f"{key}={saved.get(key)!r} (now {wanted[key]!r})"
+        f"{key}={saved[key]!r} (now {wanted[key]!r})"
         for key in wanted
-        if key not in _WHERE_NOT_WHAT and saved.get(key) != wanted[key]
+        if key not in _WHERE_NOT_WHAT and saved[key] != wanted[key]
     ]
     if differences:
         raise ValueError(

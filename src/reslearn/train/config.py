@@ -42,7 +42,7 @@ class TrainConfig:
     low_lr_warmup: bool | None = None  # the paper's lr/10 start for 110+ layers
     seed: int = 0
     val_split: int = 0
-    normalization: str = "per-pixel"
+    normalization: str | None = None  # per-pixel; imagenet when --init is torchvision's
     pad: int = 4
     flip: bool = True
     image_size: int | None = None
@@ -78,6 +78,7 @@ class TrainConfig:
         )
         if out.loader is None:
             out.loader = recipe.loader
+        out.normalization = out.resolve_normalization()
         recipe_settings = (
             "batch_size", "lr", "momentum", "nesterov", "weight_decay", "label_smoothing",
             "schedule",
@@ -120,6 +121,13 @@ class TrainConfig:
         out.validate()
         return out
 
+    def resolve_normalization(self) -> str:
+        """The normalization as given, else per-pixel (the paper's), or torchvision's
+        ImageNet statistics when starting from torchvision weights."""
+        if self.normalization is not None:
+            return self.normalization
+        return "imagenet" if _torchvision_init(self.init) else "per-pixel"
+
     def _check_loader_flags(self) -> None:
         """Refuse flags that the chosen loader would silently ignore."""
         defaults = TrainConfig(data="")
@@ -145,7 +153,8 @@ class TrainConfig:
         get_recipe(self.recipe)
         _check_choice("--precision", self.precision, PRECISIONS)
         _check_choice("--device", self.device, DEVICES)
-        _check_choice("--normalization", self.normalization, NORMALIZATIONS)
+        if self.normalization is not None:
+            _check_choice("--normalization", self.normalization, NORMALIZATIONS)
         if self.loader is not None:
             _check_choice("--loader", self.loader, LOADERS)
         _check_choice("--decode", self.decode, DECODES)
@@ -241,6 +250,11 @@ class TrainConfig:
         """The settings saved in a run's config.json."""
         with open(path) as file:
             return cls.from_dict(json.load(file)["settings"])
+
+
+def _torchvision_init(init: str | None) -> bool:
+    """Whether ``--init`` names torchvision weights (a name, or a torchvision .pth/.pt file)."""
+    return bool(init) and (init.startswith("torchvision:") or init.endswith((".pth", ".pt")))
 
 
 def _check_positive(flag: str, value: float) -> None:
