@@ -171,3 +171,32 @@ def test_decoding_on_the_device_gives_the_same_batches(write_photo_folder, tmp_p
         assert torch.equal(x, u) and torch.equal(y, v)
     with pytest.raises(BadImageError, match="003.JPEG"):
         batches(True, False)
+
+
+def test_a_device_that_cannot_decode_hands_over_to_the_workers(photo_folder, monkeypatch):
+    import reslearn.data.stream as stream
+
+    real = stream.decode_jpeg
+
+    def no_batches(data, **options):  # a device without a JPEG decoder
+        if isinstance(data, list):
+            raise RuntimeError("no nvJPEG here")
+        return real(data, **options)
+
+    monkeypatch.setattr(stream, "decode_jpeg", no_batches)
+    files, labels = list_image_folder(photo_folder).splits["train"]
+    normalizer = Normalizer(torch.full((3, 1, 1), 0.5), torch.ones(3, 1, 1))
+
+    def batches(on_device):
+        data = StreamData(
+            files, labels, normalizer, device=torch.device("cpu"), dtype=torch.float32,
+            settings=SMALL, workers=0, stop=3, decode_on_device=on_device,
+        )  # fmt: skip
+        return data, [data.micro_batches(s, batch_size=12, seed=0)[0] for s in range(3)]
+
+    with pytest.warns(UserWarning, match="no nvJPEG here.*workers decode") as caught:
+        switched, got = batches(True)
+    assert sum("nvJPEG" in str(w.message) for w in caught) == 1  # said once
+    assert not switched.decode_on_device
+    for (x, y), (u, v) in zip(batches(False)[1], got):
+        assert torch.equal(x, u) and torch.equal(y, v)

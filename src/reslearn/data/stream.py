@@ -286,6 +286,8 @@ class StreamData:
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """This process's parts ``mine`` of the batch of ``step`` split into ``parts``."""
         layout = (batch_size, seed, parts, tuple(mine))
+        if self._device_decode_failed and self.decode_on_device:
+            self.decode_on_device, self._iterator = False, None  # the workers decode from now
         if self._iterator is None or step != self._next_step or layout != self._layout:
             self.dataset.seed = seed
             sampler = StepBatches(
@@ -313,18 +315,19 @@ class StreamData:
         CPU reader (which also names and replaces bad files)."""
         images: list[torch.Tensor | None] = [None] * len(datas)
         jpegs = [i for i, d in enumerate(datas) if bytes(d[:2].tolist()) == _JPEG_MAGIC]
-        if jpegs and not self._device_decode_failed:
+        if jpegs and not self._device_decode_failed:  # one call for the whole micro-batch
             try:
                 decoded = decode_jpeg(
                     [datas[i] for i in jpegs], mode=ImageReadMode.RGB, device=self.device
                 )
             except RuntimeError as error:
                 decoded = []
-                if not any(self._decodes_on_cpu(datas[i]) is False for i in jpegs):
-                    self._device_decode_failed = True  # the device cannot: stop trying
+                if all(self._decodes_on_cpu(datas[i]) for i in jpegs):
+                    # not a bad file but the device: the workers decode from the next step on
+                    self._device_decode_failed = True
                     warnings.warn(
-                        f"decoding JPEGs on {self.device} failed ({error}); decoding on the "
-                        "CPU from now on",
+                        f"decoding JPEGs on {self.device} failed ({error}); the DataLoader "
+                        "workers decode them from now on",
                         stacklevel=4,
                     )
             for i, image in zip(jpegs, decoded):
