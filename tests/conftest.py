@@ -14,21 +14,35 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
-def _write_image_folder(
-    root: Path, classes: list[str], counts: dict[str, int], *, size: int = 16, seed: int = 0
-) -> Path:
-    """``root/<split>/<class>/NNN.png`` for each split in ``counts``; an image's colour depends
-    on its class (noise plus 100 in channel ``label % 3``), so a network can learn them."""
+def _write_folder(root: Path, classes: list[str], counts: dict[str, int], seed: int, draw) -> Path:
+    """``root/<split>/<class>/<file>`` for each split in ``counts``; ``draw(rng, label, i, folder)``
+    writes one image whose colour depends on its class (noise plus 100 in channel
+    ``label % 3``), so a network can learn them."""
     rng = np.random.default_rng(seed)
     for split, count in counts.items():
         for label, name in enumerate(classes):
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
-                pixels = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
-                pixels[..., label % 3] += 100
-                Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+                draw(rng, label, i, folder)
     return root
+
+
+def _class_noise(rng, label: int, height: int, width: int) -> np.ndarray:
+    pixels = rng.integers(0, 120, (height, width, 3), dtype=np.uint8)
+    pixels[..., label % 3] += 100
+    return pixels
+
+
+def _write_image_folder(
+    root: Path, classes: list[str], counts: dict[str, int], *, size: int = 16, seed: int = 0
+) -> Path:
+    """Square ``NNN.png`` images of ``size`` pixels (see ``_write_folder``)."""
+
+    def draw(rng, label, i, folder):
+        Image.fromarray(_class_noise(rng, label, size, size)).save(folder / f"{i:03d}.png")
+
+    return _write_folder(root, classes, counts, seed, draw)
 
 
 @pytest.fixture(scope="session")
@@ -40,20 +54,16 @@ def write_image_folder():
 def _write_photo_folder(
     root: Path, classes: list[str], counts: dict[str, int], *, seed: int = 0
 ) -> Path:
-    """``root/<split>/<class>/NNN.JPEG`` in ImageNet's layout: JPEGs of random sizes between
-    200 and 500 pixels a side, a class's colour (channel ``label % 3`` raised) plus noise."""
-    rng = np.random.default_rng(seed)
-    for split, count in counts.items():
-        for label, name in enumerate(classes):
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                height, width = rng.integers(200, 501, 2)
-                pixels = rng.integers(0, 120, (height // 8, width // 8, 3), dtype=np.uint8)
-                pixels[..., label % 3] += 100
-                image = Image.fromarray(pixels).resize((width, height), Image.Resampling.BILINEAR)
-                image.save(folder / f"{i:03d}.JPEG", quality=90)
-    return root
+    """``NNN.JPEG`` photos in ImageNet's layout: random sizes between 200 and 500 pixels a side,
+    smooth class-coloured noise (see ``_write_folder``)."""
+
+    def draw(rng, label, i, folder):
+        height, width = rng.integers(200, 501, 2)
+        coarse = Image.fromarray(_class_noise(rng, label, height // 8, width // 8))
+        image = coarse.resize((width, height), Image.Resampling.BILINEAR)
+        image.save(folder / f"{i:03d}.JPEG", quality=90)
+
+    return _write_folder(root, classes, counts, seed, draw)
 
 
 @pytest.fixture(scope="session")
