@@ -76,6 +76,24 @@ class Evaluation:
     count: int
     loss: float  # mean cross-entropy
 
+    @classmethod
+    def from_counts(cls, confusion: np.ndarray, wrong5: float, loss_sum: float) -> Evaluation:
+        """The metrics of a (K, K) confusion matrix, a count of top-5 misses and a summed
+        cross-entropy (also of shards added together); an empty matrix gives zeros."""
+        count = int(confusion.sum())
+        totals = confusion.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class = np.where(totals > 0, np.diag(confusion) / totals, np.nan)
+        denominator = max(count, 1)
+        return cls(
+            top1_error=float(count - np.trace(confusion)) / denominator,
+            top5_error=float(wrong5) / denominator,
+            per_class_accuracy=[float(a) for a in per_class],
+            confusion=confusion,
+            count=count,
+            loss=float(loss_sum) / denominator,
+        )
+
     def as_dict(self, classes: list[str]) -> dict:
         """JSON-ready: per-class accuracy keyed by class name (null for an absent class)."""
         if len(classes) != len(self.per_class_accuracy):
@@ -104,7 +122,7 @@ def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor, *, num_classes: 
     if labels.shape != logits.shape[:1]:
         raise ValueError(f"{len(logits)} inputs but labels of shape {tuple(labels.shape)}")
     logits = logits.float()
-    count, k = len(labels), min(5, num_classes)
+    k = min(5, num_classes)
     # Reading the range of labels and the sums together keeps this to one device sync.
     predicted = logits.argmax(1)
     target = logits.gather(1, labels.clamp(0, num_classes - 1)[:, None])
@@ -113,14 +131,13 @@ def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor, *, num_classes: 
     rank = (logits > target).sum(1)
     stats = torch.stack(
         [
-            (predicted != labels).sum().double(),
             (rank >= k).sum().double(),
             F.cross_entropy(logits, labels.clamp(0, num_classes - 1), reduction="sum").double(),
             labels.min().double(),
             labels.max().double(),
         ]
     ).tolist()
-    wrong1, wrong5, loss_sum, low, high = stats
+    wrong5, loss_sum, low, high = stats
     if low < 0 or high >= num_classes:
         raise ValueError(f"labels must lie in [0, {num_classes}); found {int(low)}..{int(high)}")
     confusion = (
@@ -130,17 +147,7 @@ def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor, *, num_classes: 
         .numpy()
         .astype(np.int64)
     )
-    totals = confusion.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_class = np.where(totals > 0, np.diag(confusion) / totals, np.nan)
-    return Evaluation(
-        top1_error=wrong1 / count,
-        top5_error=wrong5 / count,
-        per_class_accuracy=[float(a) for a in per_class],
-        confusion=confusion,
-        count=count,
-        loss=loss_sum / count,
-    )
+    return Evaluation.from_counts(confusion, wrong5, loss_sum)
 
 
 def evaluate(

@@ -33,6 +33,24 @@ def parse_option(text: str) -> tuple[str, Any]:
     return key.strip().replace("-", "_"), value
 
 
+def int_list(text: str) -> list[int]:
+    """Parse integers separated by commas or spaces (``32000,48000``; ``32_000`` works too)."""
+    try:
+        return [int(part.replace("_", "")) for part in text.replace(" ", ",").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers like 32000,48000; got {text!r}"
+        ) from None
+
+
+def sizes(text: str) -> list[int]:
+    """Parse a non-empty list of positive sizes (``224,256,384``)."""
+    values = int_list(text)
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes like 224,256,384; got {text!r}")
+    return values
+
+
 def paragraph(text: str) -> str:
     """Wrap a help paragraph for formatters that keep the text's own line breaks."""
     return textwrap.fill(text, width=min(shutil.get_terminal_size().columns, 100) - 2)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
-from reslearn.commands.common import paragraph
+from reslearn.commands.common import paragraph, sizes
 from reslearn.data import load_dataset
 from reslearn.data.device_data import to_device_uint8
 from reslearn.data.imagenet_views import MULTISCALE_SIDES
-from reslearn.data.sources import list_image_folder
-from reslearn.data.stream import VIEWS, StreamEval, default_workers
+from reslearn.data.sources import default_workers, list_image_folder
+from reslearn.data.stream import VIEWS, StreamEval
 from reslearn.device import DEVICES, PRECISIONS, resolve_device
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits
 from reslearn.report import format_table, plot_confusion
@@ -47,16 +47,6 @@ def resolve_weights(target: str) -> tuple[Path, Path | None, dict]:
             raise ValueError(f"cannot read '{config_path}': {error}") from None
     settings = config.get("settings", config) if isinstance(config, dict) else {}
     return weights, path, settings if isinstance(settings, dict) else {}
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        sides = [int(part) for part in text.replace(" ", ",").split(",") if part]
-    except ValueError:
-        sides = []
-    if not sides or min(sides) < 1:
-        raise argparse.ArgumentTypeError(f"expected sizes like 224,256,384; got {text!r}")
-    return sides
 
 
 def class_mismatch(weights: list[str], data: list[str]) -> str | None:
@@ -298,7 +288,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--scales",
-        type=_int_list,
+        type=sizes,
         default=list(MULTISCALE_SIDES),
         metavar="S,S",
         help="multiscale: shorter sides (224,256,384,480,640)",

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from reslearn.commands.common import paragraph, parse_option
+from reslearn.commands.common import int_list, paragraph, parse_option
 from reslearn.data.normalize import NORMALIZATIONS
 from reslearn.device import DEVICES, PRECISIONS
 from reslearn.train import RECIPES, TrainConfig, TrainingStopped, train
@@ -16,15 +16,6 @@ from reslearn.train.recipes import SCHEDULES
 
 #: Flags that still make sense when resuming (everything else comes from the run's config).
 _RESUME_FLAGS = {"resume", "quiet", "func", "command"}
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(part.replace("_", "")) for part in text.replace(" ", ",").split(",") if part]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected integers like 32000,48000; got {text!r}"
-        ) from None
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -183,7 +174,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     sched.add_argument(
         "--milestones",
-        type=_int_list,
+        type=int_list,
         metavar="I,J",
         help="step schedule: iterations where lr is multiplied by --lr-gamma (paper: 50%% "
         "and 75%% of --iterations, i.e. 32000,48000 of 64000)",

@@ -97,7 +97,7 @@ def load_dataset(
         path = _named_dataset(alias, cache)
     kind, folder = _locate(path)
     if kind == "folder":
-        workers = _default_workers() if workers is None else workers
+        workers = default_workers() if workers is None else workers
         return _load_folder(
             folder, image_size, fallback_size, cache, skip_bad_images, workers, progress
         )
@@ -108,9 +108,11 @@ def load_dataset(
     return Dataset("fashion-mnist" if kind == "idx" else kind, str(folder), train, test, [])
 
 
-def _default_workers() -> int:
+def default_workers(share: int = 1) -> int:
+    """Decoding processes: the usable CPU cores (shared among ``share`` processes on this
+    machine, e.g. torchrun's LOCAL_WORLD_SIZE), at most 8."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(usable or 1, 8)
+    return max(1, min((usable or 1) // share, 8))
 
 
 # --- finding the data -------------------------------------------------------------------------

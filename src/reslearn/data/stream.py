@@ -13,7 +13,6 @@ to the main process, which stops with its name unless bad images may be skipped.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
+from tqdm import tqdm
 
 from reslearn.data.decode import BadImageError, decode_file
-from reslearn.data.device_data import derive_seed, epoch_order, part_slice
+from reslearn.data.device_data import derive_seed, epoch_order, part_slice, sample_indices
 from reslearn.data.imagenet_views import (
     MULTISCALE_SIDES,
     center_view,
@@ -34,10 +34,15 @@ from reslearn.data.imagenet_views import (
     ten_crop_views,
 )
 from reslearn.data.normalize import Normalizer
+from reslearn.evaluate import predict_logits
 
 VIEWS = ("center", "10crop", "multiscale")
 _JPEG_MAGIC = b"\xff\xd8"
 _REPLACEMENT_TRIES = 16  # how far to look for a readable image to stand in for a bad one
+
+
+def _is_jpeg(data: torch.Tensor) -> bool:
+    return bytes(data[:2].tolist()) == _JPEG_MAGIC
 
 
 def read_rgb(path: str) -> torch.Tensor:
@@ -48,7 +53,7 @@ def read_rgb(path: str) -> torch.Tensor:
         data = read_file(path)
     except (OSError, RuntimeError) as error:
         raise BadImageError(f"cannot read '{path}': {error}") from None
-    if bytes(data[:2].tolist()) == _JPEG_MAGIC:
+    if _is_jpeg(data):
         try:
             return decode_jpeg(data, mode=ImageReadMode.RGB)
         except RuntimeError:
@@ -204,14 +209,6 @@ class StepBatches(torch.utils.data.Sampler):
                 yield [(int(i), step) for i in chosen]
 
 
-def default_workers() -> int:
-    """DataLoader workers per process: the usable CPU cores shared among the processes on this
-    node (torchrun's LOCAL_WORLD_SIZE), at most 8."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    per_process = (usable or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-    return max(1, min(per_process, 8))
-
-
 def _loader(dataset, workers: int, pin: bool, **options) -> DataLoader:
     return DataLoader(
         dataset,
@@ -314,7 +311,7 @@ class StreamData:
         other formats, and every file of a batch the device cannot decode, go through the
         CPU reader (which also names and replaces bad files)."""
         images: list[torch.Tensor | None] = [None] * len(datas)
-        jpegs = [i for i, d in enumerate(datas) if bytes(d[:2].tolist()) == _JPEG_MAGIC]
+        jpegs = [i for i, data in enumerate(datas) if _is_jpeg(data)]
         if jpegs and not self._device_decode_failed:  # one call for the whole micro-batch
             try:
                 decoded = decode_jpeg(
@@ -398,10 +395,6 @@ class StreamEval:
         """(log of the view-averaged softmax scores (n, K), labels (n,)) of the images
         ``rank::world``, on the model's device. The log turns averaged scores back into
         something that ranks, top-k and cross-entropy treat exactly like logits."""
-        from tqdm import tqdm
-
-        from reslearn.evaluate import predict_logits
-
         device = next(model.parameters()).device
         normalizer = self.normalizer.to(device)
         indices = list(range(rank, len(self.dataset), world))
@@ -459,8 +452,6 @@ def fit_stream_normalizer(
 ) -> Normalizer:
     """The normaliser of the training crops: statistics of the centre views of ``count``
     training images drawn at random (a pure function of the seed)."""
-    from reslearn.data.device_data import sample_indices
-
     chosen = sample_indices(len(files), count, seed)
     dataset = TestViews([files[i] for i in chosen], np.zeros(len(chosen)), "center", crop=crop)
     loader = _loader(dataset, workers, False, batch_size=64)

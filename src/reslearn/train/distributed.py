@@ -140,21 +140,7 @@ def merge_evaluations(result: Evaluation, where: Distributed, device: torch.devi
         return result
     k = len(result.per_class_accuracy)
     wrong5 = round(result.top5_error * result.count)
-    packed = np.concatenate(
-        [result.confusion.ravel(), [wrong5, result.loss * result.count, result.count]]
-    )
+    packed = np.concatenate([result.confusion.ravel(), [wrong5, result.loss * result.count]])
     total = where.sum(torch.tensor(packed, dtype=torch.float64, device=device)).cpu().numpy()
     confusion = np.rint(total[: k * k]).astype(np.int64).reshape(k, k)
-    wrong5, loss_sum, count = total[k * k :]
-    count = int(round(count))
-    totals = confusion.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_class = np.where(totals > 0, np.diag(confusion) / totals, np.nan)
-    return Evaluation(
-        top1_error=float(1 - np.trace(confusion) / count),
-        top5_error=float(wrong5) / count,
-        per_class_accuracy=[float(a) for a in per_class],
-        confusion=confusion,
-        count=count,
-        loss=float(loss_sum) / count,
-    )
+    return Evaluation.from_counts(confusion, np.rint(total[k * k]), total[k * k + 1])

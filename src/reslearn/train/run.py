@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -23,12 +24,11 @@ import reslearn
 from reslearn.data import load_dataset
 from reslearn.data.device_data import DeviceData, to_device_uint8, validation_split
 from reslearn.data.normalize import Normalizer
-from reslearn.data.sources import list_image_folder
+from reslearn.data.sources import default_workers, list_image_folder
 from reslearn.data.stream import (
     StreamData,
     StreamEval,
     TrainViewSettings,
-    default_workers,
     fit_stream_normalizer,
 )
 from reslearn.models import create_model, model_info
@@ -238,7 +238,9 @@ def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
     _need_held_out(config, splits)
     resolved = config.resolve(len(labels))
     resolved.loader = "stream"
-    workers = resolved.workers if resolved.workers is not None else default_workers()
+    workers = resolved.workers
+    if workers is None:  # the node's cores, shared among torchrun's processes on it
+        workers = default_workers(share=int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     crop = resolved.crop_size
     on_device = resolved.decode == "device" or (resolved.decode == "auto" and device.type == "cuda")
     normalizer = fit_stream_normalizer(

@@ -227,7 +227,8 @@ class Trainer:
         """This process's share of a split (images rank, rank + world, ...), evaluated."""
         c, where = self.config, self.where
         if where.rank >= len(split.labels):  # more processes than held-out images
-            return _no_images(self.num_classes)
+            empty = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+            return Evaluation.from_counts(empty, 0, 0.0)
         if isinstance(split, StreamEval):
             scores, labels = split.scores(
                 self.model,
@@ -442,18 +443,6 @@ class Trainer:
                         exit_code=128 + hooks._stop[0],
                     )
         return last_eval
-
-
-def _no_images(num_classes: int) -> Evaluation:
-    """The evaluation of an empty shard, which merging adds nothing to."""
-    return Evaluation(
-        top1_error=0.0,
-        top5_error=0.0,
-        per_class_accuracy=[math.nan] * num_classes,
-        confusion=np.zeros((num_classes, num_classes), dtype=np.int64),
-        count=0,
-        loss=0.0,
-    )
 
 
 def _sgd(model: ResNet, config: TrainConfig) -> torch.optim.SGD:
