@@ -14,6 +14,7 @@ import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -160,12 +161,13 @@ def _decode_chunk(paths: list[str], size: int | None) -> _Chunk:
     return _Chunk(images if images.ndim == 4 else images[..., None], bad, sizes)
 
 
-def decode_file(path: str, size: int | None = None) -> np.ndarray:
-    """One image as (H, W) grey or (H, W, 3) RGB uint8, made size x size when size is given."""
+def decode_file(path: str | BinaryIO, size: int | None = None) -> np.ndarray:
+    """One image (a path or an open binary file) as (H, W) grey or (H, W, 3) RGB uint8, made
+    size x size when size is given."""
     return _decode(path, size)[0]
 
 
-def _decode(path: str, size: int | None) -> tuple[np.ndarray, tuple[int, int]]:
+def _decode(path: str | BinaryIO, size: int | None) -> tuple[np.ndarray, tuple[int, int]]:
     with Image.open(path) as img:
         native = (img.height, img.width)
         if size is not None and img.format == "JPEG":

@@ -13,6 +13,7 @@ to the main process, which stops with its name unless bad images may be skipped.
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,20 +47,26 @@ def _is_jpeg(data: torch.Tensor) -> bool:
 
 
 def read_rgb(path: str) -> torch.Tensor:
-    """A file as a (3, H, W) uint8 tensor: JPEG decoded by torchvision.io, other formats and
-    unusual JPEG modes by Pillow (grey images repeated to 3 channels, transparency on white).
-    Raises BadImageError naming the file when it cannot be decoded."""
+    """A file as a (3, H, W) uint8 tensor (see ``decode_rgb``). Raises BadImageError naming
+    the file when it cannot be read or decoded."""
     try:
         data = read_file(path)
     except (OSError, RuntimeError) as error:
         raise BadImageError(f"cannot read '{path}': {error}") from None
+    return decode_rgb(data, path)
+
+
+def decode_rgb(data: torch.Tensor, path: str) -> torch.Tensor:
+    """A file's bytes as a (3, H, W) uint8 tensor: JPEG decoded by torchvision.io, other
+    formats and unusual JPEG modes by Pillow (grey images repeated to 3 channels, transparency
+    on white). Raises BadImageError naming ``path`` when they cannot be decoded."""
     if _is_jpeg(data):
         try:
             return decode_jpeg(data, mode=ImageReadMode.RGB)
         except RuntimeError:
             pass  # Pillow decides, and names the problem if there is one
     try:
-        array = decode_file(path)
+        array = decode_file(io.BytesIO(data.numpy().tobytes()))
     except Exception as error:  # noqa: BLE001 -- any decoder failure means a bad file
         reason = " ".join(str(error).split()) or type(error).__name__
         raise BadImageError(f"cannot decode '{path}': {reason}") from None
@@ -332,8 +339,11 @@ class StreamData:
         views, labels, offsets, bad = [], [], [], []
         for i, image in enumerate(images):
             index, label, report = indices[i], int(self.dataset.labels[indices[i]]), ""
-            if image is None:
-                image, label, report = self.dataset._read(index)
+            if image is None:  # not a JPEG, or the device could not decode it
+                try:
+                    image = decode_rgb(datas[i], self.dataset.files[index])
+                except BadImageError:  # the next readable file stands in, as in the workers
+                    image, label, report = self.dataset._read(index)
                 image = image.to(self.device, non_blocking=True)
             view, offset = self.dataset.view(image, index, steps[i])
             views.append(view)
