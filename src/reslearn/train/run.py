@@ -41,7 +41,7 @@ from reslearn.train.distributed import setup as setup_distributed
 from reslearn.train.init import init_model_options, load_initial_weights
 from reslearn.train.metrics import MetricsLog, read_metrics
 from reslearn.train.recipes import get_recipe
-from reslearn.train.trainer import EvalSet, LoopHooks, Trainer
+from reslearn.train.trainer import EvalSet, LoopHooks, Trainer, check_batch_split
 from reslearn.weights import save_weights
 
 CONFIG, METRICS, WEIGHTS, CURVES, SUMMARY, SPLIT = (
@@ -314,10 +314,23 @@ def _restarted_run(out: str | Path | None, where: Distributed) -> tuple[Path | N
     return None, True  # it failed before its first checkpoint: start it again
 
 
+def _check_processes(config, out, resume, where: Distributed, device: torch.device) -> None:
+    """Settings that depend on the processes, refused before any data is read."""
+    if where.enabled and out is None and resume is None:
+        raise ValueError("give --out with several processes, so that they share one folder")
+    if config.sync_bn and (not where.enabled or device.type != "cuda"):
+        raise ValueError(
+            "--sync-bn needs several GPU processes (torchrun with NCCL); on CPUs each "
+            "process normalises with its own batch statistics"
+        )
+    batch_size = config.batch_size or get_recipe(config.recipe).batch_size
+    check_batch_split(batch_size, where.world, config.accumulate)
+
+
 def _train(config, out, resume, overwrite, quiet, where, device, started) -> RunResult:
     if resume is None:
-        restarted, again = _restarted_run(out, where)
-        resume, overwrite = (restarted, overwrite) if restarted else (None, overwrite or again)
+        resume, again = _restarted_run(out, where)
+        overwrite = overwrite or again
     speak = not quiet and where.is_main
     if resume is not None:
         run_dir = Path(resume)
@@ -328,14 +341,13 @@ def _train(config, out, resume, overwrite, quiet, where, device, started) -> Run
         config.validate()
         if out is not None:
             check_run_dir(Path(out), overwrite=overwrite)
+    _check_processes(config, out, resume, where, device)
     where.barrier()  # every process has checked the folder before rank 0 writes into it
     with where.main_first():  # rank 0 fills the decode cache, the others read it
         data = _prepare(config, device, progress=speak)
     resolved = data.resolved
     if resume is None:
         run_dir = Path(out) if out is not None else default_run_dir(config, data.name)
-        if where.enabled and out is None:
-            raise ValueError("give --out with several processes, so that they share one folder")
         if out is None:
             check_run_dir(run_dir, overwrite=overwrite)
         if where.is_main:
@@ -367,11 +379,6 @@ def _train(config, out, resume, overwrite, quiet, where, device, started) -> Run
                 file=sys.stderr,
             )
     if resolved.sync_bn:
-        if not where.enabled or device.type != "cuda":
-            raise ValueError(
-                "--sync-bn needs several GPU processes (torchrun with NCCL); on CPUs each "
-                "process normalises with its own batch statistics"
-            )
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
     trainer = Trainer(resolved, model, data.train, data.eval_sets, where=where)

@@ -38,6 +38,15 @@ _WARMUP_WINDOW = 20
 TrainData = DeviceData | StreamData
 
 
+def check_batch_split(batch_size: int, processes: int, accumulate: int) -> None:
+    """Refuse a global batch that does not split into equal parts per process and micro-step."""
+    if batch_size % (processes * accumulate):
+        raise ValueError(
+            f"--batch-size {batch_size} must be divisible by processes x --accumulate = "
+            f"{processes} x {accumulate}"
+        )
+
+
 class TrainingStopped(Exception):
     """A run ended early; ``checkpoint`` is the file to resume from (None if there is none)."""
 
@@ -101,12 +110,8 @@ class Trainer:
         self.steps_per_epoch = len(data) // config.batch_size
         # The global batch is split into one part per process and accumulation micro-step;
         # this process computes parts rank * accumulate ... rank * accumulate + accumulate - 1.
+        check_batch_split(config.batch_size, self.where.world, config.accumulate)
         self.parts = self.where.world * config.accumulate
-        if config.batch_size % self.parts:
-            raise ValueError(
-                f"--batch-size {config.batch_size} must be divisible by processes x "
-                f"--accumulate = {self.where.world} x {config.accumulate}"
-            )
         first = self.where.rank * config.accumulate
         self.mine = tuple(range(first, first + config.accumulate))
         if config.channels_last:
