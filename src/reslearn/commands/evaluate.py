@@ -70,11 +70,23 @@ def class_mismatch(weights: list[str], data: list[str]) -> str | None:
     return "; ".join(parts)
 
 
-def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
-    """(data spec, dataset name, the split's ImageArrays), checked against the network."""
+def _data_spec(args: argparse.Namespace, config: dict) -> str:
+    """--data, else the data the run was trained on."""
     spec = args.data or config.get("data")
     if not isinstance(spec, str) or not spec:
         raise ValueError("--data is required with a weights file (a run directory knows its data)")
+    return spec
+
+
+def _check_classes(spec: str, trained: TrainedModel, classes: list[str]) -> None:
+    difference = class_mismatch(trained.classes, classes)
+    if difference:
+        raise ValueError(f"data '{spec}' does not match the network's classes: {difference}")
+
+
+def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
+    """(data spec, dataset name, the split's ImageArrays), checked against the network."""
+    spec = _data_spec(args, config)
     dataset = load_dataset(
         spec,
         image_size=trained.image_size[0],
@@ -86,9 +98,7 @@ def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
     arrays = dataset.test if args.split == "test" else dataset.train
     if arrays is None:
         raise ValueError(f"data '{spec}' has no {args.split} split; try --split train")
-    difference = class_mismatch(trained.classes, list(arrays.classes))
-    if difference:
-        raise ValueError(f"data '{spec}' does not match the network's classes: {difference}")
+    _check_classes(spec, trained, list(arrays.classes))
     _, height, width, channels = arrays.images.shape
     if channels != trained.in_channels:
         raise ValueError(
@@ -140,16 +150,12 @@ def _summary(trained, weights, data_name, split, result: Evaluation, png: Path) 
 
 def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config: dict) -> int:
     """The paper's test views on an image folder, streamed: one evaluation per view."""
-    spec = args.data or config.get("data")
-    if not isinstance(spec, str) or not spec:
-        raise ValueError("--data is required with a weights file (a run directory knows its data)")
+    spec = _data_spec(args, config)
     listing = list_image_folder(spec)
     if args.split not in listing.splits:
         raise ValueError(f"data '{spec}' has no {args.split} split; try --split train")
     files, labels = listing.splits[args.split]
-    difference = class_mismatch(trained.classes, listing.classes)
-    if difference:
-        raise ValueError(f"data '{spec}' does not match the network's classes: {difference}")
+    _check_classes(spec, trained, listing.classes)
     if trained.in_channels != 3:
         raise ValueError(f"--views needs an RGB network; this one takes {trained.in_channels}")
     device = trained.normalizer.mean.device
@@ -160,9 +166,8 @@ def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config:
     for view in args.views:
         evaluation = StreamEval(
             files, labels, trained.normalizer, view=view, crop=trained.image_size[0],
-            workers=workers, batch_size=args.batch_size, skip_bad=skip_bad,
+            workers=workers, batch_size=args.batch_size, skip_bad=skip_bad, sides=args.scales,
         )  # fmt: skip
-        evaluation.dataset.sides = tuple(args.scales)
         scores, targets = evaluation.scores(
             trained.model, precision=precision, channels_last=True, progress=not args.json
         )

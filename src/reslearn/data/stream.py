@@ -380,11 +380,12 @@ class StreamEval:
         *,
         view: str = "center",
         crop: int = 224,
+        sides: Sequence[int] = MULTISCALE_SIDES,
         workers: int = 0,
         batch_size: int = 64,
         skip_bad: bool = False,
     ) -> None:
-        self.dataset = TestViews(files, labels, view, crop=crop)
+        self.dataset = TestViews(files, labels, view, crop=crop, sides=sides)
         self.labels = torch.from_numpy(self.dataset.labels)
         self.normalizer, self.workers, self.batch_size = normalizer, workers, batch_size
         self.skip_bad, self.bad_seen = skip_bad, set()
