@@ -91,3 +91,54 @@ def test_models_stages(capsys) -> None:
     assert main(["models", "resnet20", "--stages", "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)
     assert [s["stage"] for s in entry["stages"]] == ["stem", "layer1", "layer2", "layer3", "head"]
+
+
+# --- the error boundary: known failures are one line, bugs keep their traceback ---------------
+
+
+def _raise(error: BaseException):
+    def run(args):
+        raise error
+
+    return run
+
+
+def test_known_errors_are_one_line_even_when_the_message_has_several(monkeypatch, capsys) -> None:
+    from reslearn.commands import models
+
+    monkeypatch.delenv("RESLEARN_DEBUG", raising=False)
+    monkeypatch.setattr(models, "run", _raise(ValueError("'x.json' is damaged:\n  line 2\n")))
+    assert main(["models"]) == 2
+    err = capsys.readouterr().err
+    assert err == "reslearn models: error: 'x.json' is damaged: line 2\n"
+    monkeypatch.setattr(models, "run", _raise(FileNotFoundError("weights file 'w' does not exist")))
+    assert main(["models"]) == 2
+    assert capsys.readouterr().err == "reslearn models: error: weights file 'w' does not exist\n"
+
+
+@pytest.mark.parametrize("how", ["flag before", "flag after", "environment"])
+def test_debug_shows_the_traceback_of_known_errors(monkeypatch, capsys, how) -> None:
+    from reslearn.commands import models
+
+    monkeypatch.delenv("RESLEARN_DEBUG", raising=False)
+    monkeypatch.setattr(models, "run", _raise(ValueError("bad value 7")))
+    argv = {"flag before": ["--debug", "models"], "flag after": ["models", "--debug"]}
+    if how == "environment":
+        monkeypatch.setenv("RESLEARN_DEBUG", "1")
+    assert main(argv.get(how, ["models"])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last)")
+    assert err.endswith("ValueError: bad value 7\nreslearn models: error: bad value 7\n")
+
+
+def test_a_bug_keeps_its_traceback_and_asks_for_a_report(monkeypatch, capsys) -> None:
+    from reslearn.commands import models
+
+    monkeypatch.delenv("RESLEARN_DEBUG", raising=False)
+    monkeypatch.setattr(models, "run", _raise(TypeError("unsupported operand")))
+    assert main(["models"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last)")
+    assert "TypeError: unsupported operand\n" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("reslearn models: internal error") and "please report it" in last

@@ -15,7 +15,7 @@ from reslearn.train.config import DECODES, LOADERS
 from reslearn.train.recipes import SCHEDULES
 
 #: Flags that still make sense when resuming (everything else comes from the run's config).
-_RESUME_FLAGS = {"resume", "quiet", "func", "command"}
+_RESUME_FLAGS = {"resume", "quiet", "func", "command", "debug"}
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
