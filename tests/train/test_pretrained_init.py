@@ -123,3 +123,24 @@ def test_a_reslearn_file_carries_its_own_options(data, tmp_path):
 def test_bad_fine_tuning_settings(data, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         _config(data, tmp_path, **overrides).validate()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes"])
+def test_a_damaged_safetensors_file_is_one_line_naming_it(data, tmp_path, capsys, damage):
+    from safetensors.torch import save_file
+
+    from reslearn.cli import main
+
+    path = tmp_path / "bad.safetensors"
+    if damage == "truncated":
+        save_file(create_model("resnet20", num_classes=2).state_dict(), path)
+        path.write_bytes(path.read_bytes()[:5000])
+    else:
+        path.write_bytes(bytes(range(256)) * 7)
+    argv = ["train", "--data", str(data), "--model", "resnet20", "--init", str(path),
+            "--iterations", "1", "--batch-size", "8", "--cache-dir", str(tmp_path / "cache"),
+            "--out", str(tmp_path / "run"), "--quiet"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"--init {path}: not a readable .safetensors file" in err and "truncated" in err

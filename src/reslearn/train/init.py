@@ -17,6 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from reslearn.errors import UserError, one_line
 from reslearn.models import ResNet, model_info
 
 _HEAD = ("fc.weight", "fc.bias")
@@ -36,8 +37,7 @@ def init_model_options(spec: str, model: str, options: dict) -> dict:
     out = dict(options)
     path_like = not spec.startswith("torchvision:")
     if path_like and Path(spec).suffix == ".safetensors":
-        with safe_open(spec, framework="pt") as file:
-            saved = json.loads((file.metadata() or {}).get("model_options", "{}"))
+        saved = _safetensors(spec, lambda: _saved_options(spec))
         for key in ("shortcut", "stride_in_1x1", "antialias"):
             if key in saved and key not in out:
                 out[key] = saved[key]
@@ -45,6 +45,30 @@ def init_model_options(spec: str, model: str, options: dict) -> dict:
     if model_info(model).block == "bottleneck" and "stride_in_1x1" not in out:
         out["stride_in_1x1"] = False  # torchvision's layout
     return out
+
+
+def _saved_options(spec: str) -> dict:
+    if not Path(spec).is_file():
+        raise UserError(f"--init {spec}: no such file")
+    with safe_open(spec, framework="pt") as file:
+        saved = json.loads((file.metadata() or {}).get("model_options", "{}"))
+    if not isinstance(saved, dict):
+        raise ValueError(f"model_options is {type(saved).__name__}, not a mapping")
+    return saved
+
+
+def _safetensors(spec: str, read):
+    """``read()``, with any failure to parse the file (safetensors raises its own
+    SafetensorError, not an OSError) turned into one line naming the file."""
+    try:
+        return read()
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 -- every parser failure means a damaged file
+        raise UserError(
+            f"--init {spec}: not a readable .safetensors file ({one_line(error)}); it is "
+            "truncated or damaged: copy or save the weights again"
+        ) from None
 
 
 def _read(spec: str) -> dict[str, torch.Tensor]:
@@ -67,7 +91,7 @@ def _read(spec: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ValueError(f"--init {spec}: no such file")
     if path.suffix == ".safetensors":
-        tensors = load_file(path)
+        tensors = _safetensors(spec, lambda: load_file(path))
         # reslearn files also hold the normalisation statistics ("__normalizer__.mean", ...)
         return {k: v for k, v in tensors.items() if not k.startswith("__")}
     try:
