@@ -236,3 +236,50 @@ def test_metadata_that_does_not_match_the_tensors(weights_file) -> None:
     with pytest.raises(ValueError) as error:
         load_weights(weights_file)
     assert "cannot rebuild the network: unknown model 'resnet19'" in str(error.value)
+
+
+def _rewrite_metadata(path, **changes) -> None:
+    with safe_open(str(path), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        metadata = {**f.metadata(), **changes}
+    save_file(tensors, str(path), metadata=metadata)
+
+
+@pytest.mark.parametrize(
+    "classes,message",
+    [
+        (["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], "lists 10 class names for a network "
+         "with 3 outputs"),
+        (["a", "b"], "lists 2 class names for a network with 3 outputs"),
+        (["a", "b", "a"], "lists the class name(s) a more than once"),
+        ({"a": 0}, "classes is not a list of names"),
+    ],
+)  # fmt: skip
+def test_class_names_must_match_the_outputs(weights_file, classes, message) -> None:
+    _rewrite_metadata(weights_file, classes=json.dumps(classes))
+    with pytest.raises(ValueError) as error:
+        load_weights(weights_file)
+    assert message in one_line(error) and f"'{weights_file}'" in one_line(error)
+
+
+def test_predict_and_cam_refuse_names_that_do_not_fit(weights_file, tmp_path, capsys) -> None:
+    """3 names for 10 outputs used to crash predict (IndexError) and mislabel cam's maps."""
+    from PIL import Image
+
+    from reslearn.cli import main
+
+    path = tmp_path / "ten.safetensors"
+    save_weights(path, trained_like(num_classes=10), classes=list("abcdefghij"),
+                 normalizer=normalizer_for(3), image_size=(32, 32))  # fmt: skip
+    _rewrite_metadata(path, classes=json.dumps(["a", "b", "c"]))
+    image = tmp_path / "x.png"
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(image)
+    for argv in (
+        ["predict", path, image, "--device", "cpu"],
+        ["cam", path, image, "-o", tmp_path / "cams", "--topk", "3"],
+    ):
+        assert main([str(a) for a in argv]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.strip().splitlines()) == 1, err
+        assert f"'{path}' lists 3 class names for a network with 10 outputs" in err
+    assert not (tmp_path / "cams").exists()

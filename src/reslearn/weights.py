@@ -22,7 +22,9 @@ from torch import nn
 import reslearn
 from reslearn.atomic import atomic_write
 from reslearn.data.normalize import Normalizer
+from reslearn.errors import UserError
 from reslearn.models import ResNet, create_model
+from reslearn.text import display_name
 
 FORMAT = "reslearn-weights/1"
 _NORMALIZER = "__normalizer__."
@@ -44,6 +46,53 @@ class TrainedModel:
     def name(self) -> str:
         """The registry name of the network, e.g. ``resnet20``."""
         return self.metadata["model"]
+
+    def check_data(
+        self,
+        spec: str,
+        classes: list[str],
+        *,
+        channels: int | None = None,
+        image_size: tuple[int, int] | None = None,
+    ) -> None:
+        """Refuse, in one line, data whose classes (names and order), channels or image size
+        (when given) are not the network's: every command that runs weights on a data set."""
+        difference = class_mismatch(self.classes, list(classes))
+        if difference:
+            raise UserError(f"data '{spec}' does not match the network's classes: {difference}")
+        if channels is not None and channels != self.in_channels:
+            raise UserError(
+                f"data '{spec}' has {channels}-channel images; the network takes "
+                f"{self.in_channels}"
+            )
+        if image_size is not None and tuple(image_size) != self.image_size:
+            height, width = image_size
+            raise UserError(
+                f"data '{spec}' has {height}x{width} images; the network was trained on "
+                f"{self.image_size[0]}x{self.image_size[1]}"
+            )
+
+
+def class_mismatch(weights: list[str], data: list[str]) -> str | None:
+    """Why the data's classes differ from the network's, in one line; None when they agree."""
+    if weights == data:
+        return None
+
+    def names(items: list[str]) -> str:
+        shown = ", ".join(display_name(c) for c in items[:5])
+        return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+    only_weights = [c for c in weights if c not in set(data)]
+    only_data = [c for c in data if c not in set(weights)]
+    if not only_weights and not only_data:
+        detail = f"the same classes in another order (weights: {names(weights)}; data: "
+        return detail + f"{names(data)})"
+    parts = [f"weights have {len(weights)} classes, data {len(data)}"]
+    if only_weights:
+        parts.append(f"only in the weights: {names(only_weights)}")
+    if only_data:
+        parts.append(f"only in the data: {names(only_data)}")
+    return "; ".join(parts)
 
 
 def save_weights(
@@ -164,15 +213,41 @@ def _rebuild(
     except ValueError as error:
         raise ValueError(f"'{path}': cannot rebuild the network: {error}") from None
     _check_state(path, model.state_dict(), tensors)
+    _check_facts(path, model, classes, normalizer, (height, width))
     model.load_state_dict(tensors, strict=True)
     return TrainedModel(
         model=model.to(device).eval(),
-        classes=[str(c) for c in classes],
+        classes=list(classes),
         normalizer=normalizer.to(device),
         image_size=(int(height), int(width)),
         in_channels=model.in_channels,
         metadata=metadata,
     )
+
+
+def _check_facts(path: Path, model: ResNet, classes, normalizer: Normalizer, size) -> None:
+    """The metadata must describe the network: one class name per output, the normaliser's
+    channels, a real image size; otherwise predictions would be labelled wrongly or fail."""
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise UserError(f"'{path}' has damaged reslearn metadata: classes is not a list of names")
+    if len(classes) != model.num_classes:
+        raise UserError(
+            f"'{path}' lists {len(classes)} class names for a network with {model.num_classes} "
+            "outputs; the file is inconsistent: save the weights again with one name per output"
+        )
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise UserError(
+            f"'{path}' lists the class name(s) {', '.join(map(display_name, repeated))} more "
+            "than once; every output needs its own name"
+        )
+    if normalizer.mean.shape[0] != model.in_channels:
+        raise UserError(
+            f"'{path}' normalises {normalizer.mean.shape[0]} channels for a network that takes "
+            f"{model.in_channels}; the file is inconsistent"
+        )
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+        raise UserError(f"'{path}' has damaged reslearn metadata: image_size {list(size)}")
 
 
 def _check_state(path: Path, expected: dict, found: dict) -> None:

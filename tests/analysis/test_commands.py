@@ -83,3 +83,25 @@ def test_shift_command_refuses_a_shift_as_large_as_the_image(run_dir, tmp_path, 
     run, _ = run_dir
     assert main(["shift", str(run), "-o", str(tmp_path), "--max-shift", "16"]) == 2
     assert "--max-shift must be between 1 and 15" in capsys.readouterr().err
+
+
+def test_shift_refuses_data_whose_classes_are_not_the_networks(run_dir, tmp_path, capsys,
+                                                               write_image_folder):  # fmt: skip
+    """A 3-class network on a 10-class folder used to report "accuracy 10.00%"; shift now
+    refuses it exactly as eval does (one shared check)."""
+    run, _ = run_dir
+    ten = write_image_folder(tmp_path / "ten", [f"k{i}" for i in range(10)], {"test": 2})
+    (ten / "train").symlink_to(ten / "test")
+    messages = []
+    for argv in (
+        ["shift", str(run), "--data", str(ten), "-o", str(tmp_path / "out"), "--images", "8"],
+        ["eval", str(run), "--data", str(ten), "--device", "cpu", "--json"],
+    ):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        last = err.strip().splitlines()[-1]  # after the decoding progress bar
+        assert out == "" and "Traceback" not in err and last.startswith(f"reslearn {argv[0]}: ")
+        messages.append(last.split(": error: ", 1)[1])
+    assert messages[0] == messages[1]
+    assert "does not match the network's classes: weights have 3 classes, data 10" in messages[0]
+    assert not (tmp_path / "out").exists()

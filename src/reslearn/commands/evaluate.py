@@ -49,39 +49,12 @@ def resolve_weights(target: str) -> tuple[Path, Path | None, dict]:
     return weights, path, settings if isinstance(settings, dict) else {}
 
 
-def class_mismatch(weights: list[str], data: list[str]) -> str | None:
-    """Why the data's classes differ from the network's, in one line; None when they agree."""
-    if weights == data:
-        return None
-
-    def names(items: list[str]) -> str:
-        return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
-
-    only_weights = [c for c in weights if c not in set(data)]
-    only_data = [c for c in data if c not in set(weights)]
-    if not only_weights and not only_data:
-        detail = f"the same classes in another order (weights: {names(weights)}; data: "
-        return detail + f"{names(data)})"
-    parts = [f"weights have {len(weights)} classes, data {len(data)}"]
-    if only_weights:
-        parts.append(f"only in the weights: {names(only_weights)}")
-    if only_data:
-        parts.append(f"only in the data: {names(only_data)}")
-    return "; ".join(parts)
-
-
 def _data_spec(args: argparse.Namespace, config: dict) -> str:
     """--data, else the data the run was trained on."""
     spec = args.data or config.get("data")
     if not isinstance(spec, str) or not spec:
         raise ValueError("--data is required with a weights file (a run directory knows its data)")
     return spec
-
-
-def _check_classes(spec: str, trained: TrainedModel, classes: list[str]) -> None:
-    difference = class_mismatch(trained.classes, classes)
-    if difference:
-        raise ValueError(f"data '{spec}' does not match the network's classes: {difference}")
 
 
 def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
@@ -98,17 +71,8 @@ def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
     arrays = dataset.test if args.split == "test" else dataset.train
     if arrays is None:
         raise ValueError(f"data '{spec}' has no {args.split} split; try --split train")
-    _check_classes(spec, trained, list(arrays.classes))
     _, height, width, channels = arrays.images.shape
-    if channels != trained.in_channels:
-        raise ValueError(
-            f"data '{spec}' has {channels}-channel images; the network takes {trained.in_channels}"
-        )
-    if (height, width) != trained.image_size:
-        raise ValueError(
-            f"data '{spec}' has {height}x{width} images; the network was trained on "
-            f"{trained.image_size[0]}x{trained.image_size[1]}"
-        )
+    trained.check_data(spec, arrays.classes, channels=channels, image_size=(height, width))
     return spec, getattr(dataset, "name", spec), arrays
 
 
@@ -155,7 +119,7 @@ def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config:
     if args.split not in listing.splits:
         raise ValueError(f"data '{spec}' has no {args.split} split; try --split train")
     files, labels = listing.splits[args.split]
-    _check_classes(spec, trained, listing.classes)
+    trained.check_data(spec, listing.classes)
     if trained.in_channels != 3:
         raise ValueError(f"--views needs an RGB network; this one takes {trained.in_channels}")
     device = trained.normalizer.mean.device

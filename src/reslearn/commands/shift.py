@@ -31,14 +31,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--data is required with a weights file (a run directory knows its data)")
     device = resolve_device(args.device)
     trained = load_weights(weights, device=device)
-    images, labels = load_eval_sample(
+    sample = load_eval_sample(
         spec,
         image_size=trained.image_size[0],
         count=args.images,
         cache_dir=settings.get("cache_dir"),
     )
-    x = trained.normalizer(to_device_uint8(images, device)).float()
-    y = torch.as_tensor(labels, dtype=torch.int64, device=device)
+    trained.check_data(spec, sample.classes, channels=sample.images.shape[3])
+    x = trained.normalizer(to_device_uint8(sample.images, device)).float()
+    y = torch.as_tensor(sample.labels, dtype=torch.int64, device=device)
     print(f"measuring {trained.name} on {len(x):,} images", file=sys.stderr)
     invariance = measure_invariance(trained.model, x, y, max_shift=args.max_shift)
     shifts = sorted({1, 2, 3, 4, args.max_shift} - {0})

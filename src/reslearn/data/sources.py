@@ -359,15 +359,15 @@ def load_eval_sample(
     count: int | None,
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels) of a seeded random sample of ``count`` images (all when None) from the
-    test split, or the training split when there is none; for the analysis probes."""
+) -> ImageArrays:
+    """A seeded random sample of ``count`` images (all when None) from the test split, or the
+    training split when there is none, with the data's classes; for the analysis probes."""
     from reslearn.data.device_data import sample_indices
 
     dataset = load_dataset(spec, image_size=image_size, cache_dir=cache_dir, workers=workers)
     split = dataset.test if dataset.test is not None else dataset.train
     chosen = sample_indices(len(split.labels), count)  # random: folders are listed by class
-    return split.images[chosen], split.labels[chosen]
+    return ImageArrays(split.images[chosen], split.labels[chosen], list(split.classes))
 
 
 @dataclass

@@ -59,13 +59,15 @@ class Antialias(Experiment):
         for run, record in zip(runs, records):
             trained = load_weights(run.run_dir / WEIGHTS, device)
             if images is None:
-                images, labels = load_eval_sample(
+                sample = load_eval_sample(
                     settings.data,
                     image_size=trained.image_size[0],
                     count=settings.max_images or _DEFAULT_IMAGES,
                     cache_dir=settings.cache_dir,
                     workers=settings.workers,
                 )
+                images, labels = sample.images, sample.labels
+            trained.check_data(settings.data, sample.classes, channels=images.shape[3])
             print(f"antialias: shift probes for {run.planned.name}", file=sys.stderr)
             x = trained.normalizer(to_device_uint8(images, device)).float()
             y = torch.as_tensor(labels, dtype=torch.int64, device=device)

@@ -73,7 +73,9 @@ class Responses(Experiment):
             key = (trained.image_size, trained.in_channels)
             if key not in images_cache:
                 images_cache[key] = _test_images(settings, trained.image_size[0])
-            images = images_cache[key]
+            sample = images_cache[key]
+            trained.check_data(settings.data, sample.classes, channels=sample.images.shape[3])
+            images = sample.images
             print(f"responses: measuring {name} on {len(images):,} test images", file=sys.stderr)
             batches = (
                 trained.normalizer(to_device_uint8(images[i : i + _CHUNK], device))
@@ -135,14 +137,13 @@ def _labels(name: str) -> dict[str, Any]:
 
 
 def _test_images(settings: ExperimentSettings, size: int):
-    images, _ = load_eval_sample(
+    return load_eval_sample(
         settings.data,
         image_size=size,
         count=settings.max_images,
         cache_dir=settings.cache_dir,
         workers=settings.workers,
     )
-    return images
 
 
 def _claims(measured: list[dict]) -> list[dict]:
