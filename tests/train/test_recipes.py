@@ -81,6 +81,9 @@ def test_explicit_settings_override_the_recipe():
         ({"recipe": "slow"}, "recipe"),
         ({"iterations": 10, "epochs": 1.0}, "not both"),
         ({"batch_size": 5000}, "larger than"),
+        ({"model_options": {"num_classes": 5}}, "model option num_classes comes from the data"),
+        ({"model_options": {"in_channels": 1}}, "model option in_channels comes from the data"),
+        ({"model_options": {"shortcuts": "B"}}, "unknown model option 'shortcuts'; allowed: sh"),
     ],
 )
 def test_invalid_settings_fail_with_one_line(settings, message):

@@ -210,6 +210,8 @@ def test_resume_refuses_new_settings(image_folder, tmp_path):
         (["--batch-size", "0"], "--batch-size must be a positive number"),
         (["--iterations", "100", "--milestones", "50,200"], "milestone 200 is outside"),
         (["--model", "resnet21"], "resnet21"),
+        (["--set", "num_classes=5"], "model option num_classes comes from the data (the number"),
+        (["--set", "in_channels=1"], "model option in_channels comes from the data (the data's"),
     ],
 )
 def test_bad_settings_fail_before_any_work(args, message, tmp_path):

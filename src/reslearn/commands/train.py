@@ -140,7 +140,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="append",
         type=parse_option,
         metavar="KEY=VALUE",
-        help="a model option, e.g. shortcut=B or zero_init_residual=true; repeatable",
+        help="a model option, e.g. shortcut=B or zero_init_residual=true; repeatable "
+        "(num_classes and in_channels come from the data)",
     )
     what.add_argument(
         "--recipe", choices=list(RECIPES), help="the schedule and its defaults (paper)"

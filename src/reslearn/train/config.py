@@ -12,7 +12,7 @@ from typing import Any
 
 from reslearn.data.normalize import NORMALIZATIONS
 from reslearn.device import DEVICES, PRECISIONS
-from reslearn.models import model_info
+from reslearn.models import MODEL_OPTIONS, model_info
 from reslearn.train.recipes import SCHEDULES, get_recipe
 
 LOADERS = ("memory", "stream")
@@ -150,6 +150,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise a one-line ValueError for the first invalid setting."""
         model_info(self.model)
+        check_model_options(self.model_options)
         get_recipe(self.recipe)
         _check_choice("--precision", self.precision, PRECISIONS)
         _check_choice("--device", self.device, DEVICES)
@@ -260,6 +261,26 @@ def _torchvision_init(init: str | None) -> bool:
 def _check_positive(flag: str, value: float) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
         raise ValueError(f"{flag} must be a positive number; got {value}")
+
+
+#: Model options that a training run takes from its data, never from the user.
+FROM_DATA = {
+    "num_classes": "the number of classes in the data",
+    "in_channels": "the data's channels (1 for grey-scale images, 3 for colour)",
+}
+
+
+def check_model_options(options: dict[str, Any]) -> None:
+    """Refuse, by name, a model option that does not exist or that the data decides."""
+    for key, value in options.items():
+        if key in FROM_DATA:
+            raise ValueError(
+                f"model option {key} comes from the data ({FROM_DATA[key]}); drop "
+                f"--set {key}={value}"
+            )
+        if key not in MODEL_OPTIONS:
+            allowed = ", ".join(k for k in MODEL_OPTIONS if k not in FROM_DATA)
+            raise ValueError(f"unknown model option {key!r}; allowed: {allowed}")
 
 
 def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
