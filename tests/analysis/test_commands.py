@@ -105,3 +105,44 @@ def test_shift_refuses_data_whose_classes_are_not_the_networks(run_dir, tmp_path
     assert messages[0] == messages[1]
     assert "does not match the network's classes: weights have 3 classes, data 10" in messages[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["shift", "RUN", "-o", "OUT", "--equivariance-images", "0"],
+        ["shift", "RUN", "-o", "OUT", "--images", "0"],
+        ["shift", "RUN", "-o", "OUT", "--max-shift", "-1"],
+        ["cam", "RUN", "IMAGE", "-o", "OUT", "--topk", "0"],
+        ["predict", "RUN", "IMAGE", "--topk", "0"],
+        ["eval", "RUN", "--batch-size", "0"],
+        ["eval", "RUN", "--views", "center", "--workers", "-1"],
+        ["models", "resnet20", "--input-size", "0"],
+    ],
+)
+def test_counts_below_one_are_refused(run_dir, tmp_path, capsys, argv):
+    """--equivariance-images 0 used to print "equivariance error 0.000" for every stage."""
+    run, data = run_dir
+    places = {"RUN": str(run), "OUT": str(tmp_path / "out"),
+              "IMAGE": str(data / "test" / "red" / "000.png")}  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        main([places.get(a, a) for a in argv])
+    assert stop.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    flag, value = argv[-2:]
+    assert f"argument {flag}: expected an integer >= " in err and f"got {value}" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_shift_probes_refuse_an_empty_batch():
+    import torch
+
+    from reslearn.analysis.shift import measure_equivariance, measure_invariance
+    from reslearn.models import create_model
+
+    model = create_model("resnet20")
+    with pytest.raises(ValueError, match=r"one or more images .* got shape \(0, 3, 32, 32\)"):
+        measure_equivariance(model, torch.zeros(0, 3, 32, 32))
+    with pytest.raises(ValueError, match="one or more images"):
+        measure_invariance(model, torch.zeros(0, 3, 32, 32), torch.zeros(0, dtype=torch.int64))

@@ -54,6 +54,15 @@ def shift_images(x: torch.Tensor, dy: int, dx: int, mode: str = "circular") -> t
     return out
 
 
+def _check_images(x: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+    """A probe of no images would report a perfect (0.000) or empty score."""
+    if x.dim() != 4 or len(x) == 0:
+        raise ValueError(f"the probes need a batch of one or more images (N, C, H, W); got "
+                         f"shape {tuple(x.shape)}")  # fmt: skip
+    if labels is not None and len(labels) != len(x):
+        raise ValueError(f"{len(labels)} labels for {len(x)} images")
+
+
 def _in_eval_mode(function: Callable) -> Callable:
     """Run ``function(model, ...)`` with the model in eval mode, restoring its mode after."""
 
@@ -103,6 +112,7 @@ def measure_invariance(
     """Consistency (two random shifts in [-max_shift, max_shift]^2 per image), accuracy against
     shift size (the mean over the four directions), and the same idea for rotations (degrees)
     and scale factors (agreement: the fraction predicted as without the change)."""
+    _check_images(x, labels)
     height, width = x.shape[-2:]
     if max_shift < 1 or max_shift >= min(height, width):
         raise ValueError(
@@ -184,6 +194,9 @@ def measure_equivariance(
     the input, ``||F(T_s x) - T'_{s/r} F(x)|| / ||F(x)||``, with ``T'`` the feature-map shift
     by s / r rounded to the nearest integer (r: the stage's stride). Exactly 0 would be perfect
     equivariance; zero padding at the borders keeps even stride-1 layers slightly above it."""
+    _check_images(x)
+    if not shifts or min(shifts) < 1:
+        raise ValueError(f"shifts must be one or more integers >= 1; got {list(shifts)}")
     height = x.shape[-2]
     reference = stage_outputs(model, x)
     result = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from reslearn.analysis.cam import class_activation_maps, grad_cam, normalize_maps
 from reslearn.analysis.sampling import INTERPOLATIONS, upsample
-from reslearn.commands.common import paragraph
+from reslearn.commands.common import count, paragraph
 from reslearn.commands.evaluate import resolve_weights
 from reslearn.data.device_data import to_device_uint8
 from reslearn.device import DEVICES, resolve_device
@@ -25,8 +25,6 @@ def _safe(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Write one overlay PNG per image and class, and predictions.json."""
-    if args.topk < 1:
-        raise ValueError(f"--topk must be >= 1; got {args.topk}")
     if args.layer and args.method == "cam":
         raise ValueError("--layer applies to Grad-CAM; add --method gradcam")
     weights, _, _ = resolve_weights(args.weights)
@@ -113,7 +111,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="map this class (default: the top predictions)",
     )
     parser.add_argument(
-        "--topk", type=int, default=1, metavar="K", help="maps for the K most probable classes (1)"
+        "--topk",
+        type=count,
+        default=1,
+        metavar="K",
+        help="maps for the K most probable classes (1)",
     )
     parser.add_argument(
         "--interpolation",

@@ -33,6 +33,27 @@ def parse_option(text: str) -> tuple[str, Any]:
     return key.strip().replace("-", "_"), value
 
 
+def _integer(text: str, low: int) -> int:
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}; got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}; got {value}")
+    return value
+
+
+def count(text: str) -> int:
+    """A count that must be at least 1 (images, classes, a batch, a shift): 0 or a negative
+    number would make a measurement of nothing that still prints numbers."""
+    return _integer(text, 1)
+
+
+def natural(text: str) -> int:
+    """An integer >= 0 (e.g. worker processes, where 0 means "in this process")."""
+    return _integer(text, 0)
+
+
 def int_list(text: str) -> list[int]:
     """Parse integers separated by commas or spaces (``32000,48000``; ``32_000`` works too)."""
     try:

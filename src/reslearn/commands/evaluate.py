@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from reslearn.commands.common import paragraph, sizes
+from reslearn.commands.common import count, natural, paragraph, sizes
 from reslearn.data import load_dataset
 from reslearn.data.device_data import to_device_uint8
 from reslearn.data.imagenet_views import MULTISCALE_SIDES
@@ -167,8 +167,6 @@ def _view_detail(view: str, crop: int, scales) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate weights on a data split; print a summary or JSON and save the confusion PNG."""
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1; got {args.batch_size}")
     weights, run_dir, config = resolve_weights(args.weights)
     trained = load_weights(weights, device=resolve_device(args.device))
     if args.views:
@@ -226,7 +224,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--split", choices=("test", "train"), default="test", help="which split (default: test)"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=500, metavar="N", help="images per forward pass (500)"
+        "--batch-size", type=count, default=500, metavar="N", help="images per forward pass (500)"
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda if present")
     parser.add_argument(
@@ -263,7 +261,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="multiscale: shorter sides (224,256,384,480,640)",
     )
     parser.add_argument(
-        "--workers", type=int, metavar="N", help="--views: decoding processes (CPU count)"
+        "--workers", type=natural, metavar="N", help="--views: decoding processes (CPU count)"
     )
     parser.add_argument("--json", action="store_true", help="print only JSON")
     parser.add_argument(

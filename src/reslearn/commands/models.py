@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from reslearn.commands.common import paragraph, parse_option
+from reslearn.commands.common import count, paragraph, parse_option
 from reslearn.models import list_models, profile_model
 from reslearn.report import model_table, stage_table
 
@@ -59,7 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     models.add_argument(
         "--input-size",
-        type=int,
+        type=count,
         metavar="PX",
         help="count multiply-adds at PX x PX instead of the native size",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from reslearn.commands.common import paragraph
+from reslearn.commands.common import count, paragraph
 from reslearn.commands.evaluate import resolve_weights
 from reslearn.device import DEVICES, resolve_device
 from reslearn.predict import classify, load_images
@@ -14,8 +14,6 @@ from reslearn.weights import load_weights
 
 def run(args: argparse.Namespace) -> int:
     """Classify each image; print the top-k classes with probabilities, or JSON."""
-    if args.topk < 1:
-        raise ValueError(f"--topk must be >= 1; got {args.topk}")
     weights, _, _ = resolve_weights(args.weights)
     trained = load_weights(weights, device=resolve_device(args.device))
     images = load_images(args.images, trained)
@@ -62,7 +60,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
     parser.add_argument(
-        "--topk", type=int, default=5, metavar="K", help="classes to show per image (5)"
+        "--topk", type=count, default=5, metavar="K", help="classes to show per image (5)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda if present")

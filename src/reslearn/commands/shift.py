@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from reslearn.analysis.shift import measure_equivariance, measure_invariance
-from reslearn.commands.common import paragraph
+from reslearn.commands.common import count, paragraph
 from reslearn.commands.evaluate import resolve_weights
 from reslearn.data.device_data import to_device_uint8
 from reslearn.data.sources import load_eval_sample
@@ -22,9 +22,6 @@ from reslearn.weights import load_weights
 
 def run(args: argparse.Namespace) -> int:
     """Measure, write shift.json and shift.png, print the headline numbers."""
-    for flag, value in (("--images", args.images), ("--max-shift", args.max_shift)):
-        if value < 1:
-            raise ValueError(f"{flag} must be >= 1; got {value}")
     weights, _, settings = resolve_weights(args.weights)
     spec = args.data or settings.get("data")
     if not spec:
@@ -85,12 +82,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("weights", metavar="WEIGHTS_OR_RUN")
     parser.add_argument("--data", metavar="SPEC", help="data set (a run directory knows its own)")
     parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--max-shift", type=int, default=8, metavar="PX", help="largest shift (8)")
     parser.add_argument(
-        "--images", type=int, default=2000, metavar="N", help="test images, a random sample (2000)"
+        "--max-shift", type=count, default=8, metavar="PX", help="largest shift (8)"
     )
     parser.add_argument(
-        "--equivariance-images", type=int, default=256, metavar="N",
+        "--images", type=count, default=2000, metavar="N",
+        help="test images, a random sample (2000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--equivariance-images", type=count, default=256, metavar="N",
         help="images for the equivariance error (256)",
     )  # fmt: skip
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="(cpu)")
