@@ -1,6 +1,7 @@
 """Shared test settings and data: deterministic seeds keep the suite repeatable on a 2-core
 machine; ``write_image_folder`` makes the small image folders that several tests train on."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,19 @@ from PIL import Image
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache(tmp_path_factory):
+    """The suite's own reslearn cache (decoded arrays, precision decisions), never the user's;
+    subprocesses inherit it. A test may still point RESLEARN_CACHE elsewhere."""
+    previous = os.environ.get("RESLEARN_CACHE")
+    os.environ["RESLEARN_CACHE"] = str(tmp_path_factory.mktemp("reslearn-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("RESLEARN_CACHE", None)
+    else:
+        os.environ["RESLEARN_CACHE"] = previous
 
 
 def _write_folder(root: Path, classes: list[str], counts: dict[str, int], seed: int, draw) -> Path:

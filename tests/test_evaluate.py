@@ -104,8 +104,8 @@ def test_bad_labels_and_arguments() -> None:
         evaluate_logits(logits, torch.tensor([0, 1, 2, 1, 0]), num_classes=4)
     model = reslearn.create_model("resnet20", num_classes=3)
     x = torch.randn(5, 3, 32, 32)
-    with pytest.raises(ValueError, match="precision must be one of bf16, fp32"):
-        predict_logits(model, x, precision="fp16")
+    with pytest.raises(ValueError, match="precision must be one of bf16, fp16, fp32"):
+        predict_logits(model, x, precision="fp8")
     with pytest.raises(ValueError, match="batch size must be an integer >= 1"):
         predict_logits(model, x, batch_size=0)
     with pytest.raises(ValueError, match="5 inputs but 4 labels"):

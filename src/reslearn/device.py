@@ -1,12 +1,16 @@
-"""Where a network runs and in what precision: the choices every command offers, and the one
-place that turns ``--device auto|cpu|cuda`` into a ``torch.device``."""
+"""Where a network runs: the choices every command offers, the one place that turns
+``--device auto|cpu|cuda`` into a ``torch.device``, and the device's name as results record it.
+(In what precision it runs is ``reslearn.precision``'s job.)"""
 
 from __future__ import annotations
+
+import platform
 
 import torch
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("bf16", "fp32")
+#: What ``--precision`` accepts; ``auto`` measures (see ``reslearn.precision``).
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -16,3 +20,22 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {name} was asked for but torch sees no CUDA device")
     return torch.device(name)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``AMD EPYC 9R14``), as /proc/cpuinfo gives it where it can."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name on CUDA, else the CPU's model name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_name()

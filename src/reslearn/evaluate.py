@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reslearn.device import PRECISIONS
+from reslearn.precision import autocast
 
 
 def predict_logits(
@@ -27,13 +27,14 @@ def predict_logits(
 ) -> torch.Tensor:
     """Float32 logits (N, K) of normalised inputs (N, C, H, W) on the model's device.
 
-    Runs in eval mode under ``torch.inference_mode``, with bfloat16 autocast unless
-    ``precision="fp32"``; the model's train/eval mode is restored afterwards. With
+    Runs in eval mode under ``torch.inference_mode``, with bf16 or fp16 autocast or in fp32
+    (``precision``; ``reslearn.precision.choose_for_model`` measures which is fastest); the
+    model's train/eval mode is restored afterwards. With
     ``channels_last`` the model's conv weights are converted to channels_last memory (a no-op
     when they already are, as in training) and each batch is fed in that format.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision not in ("bf16", "fp16", "fp32"):
+        raise ValueError(f"precision must be one of bf16, fp16, fp32; got {precision!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch size must be an integer >= 1; got {batch_size!r}")
     if inputs.dim() != 4 or len(inputs) == 0:
@@ -48,11 +49,10 @@ def predict_logits(
         model.to(memory_format=memory)
     was_training = model.training
     model.eval()
-    device_type = inputs.device.type
     try:
         with (
             torch.inference_mode(),
-            torch.autocast(device_type, torch.bfloat16, enabled=precision == "bf16"),
+            autocast(inputs.device, precision),
         ):
             logits = torch.cat(
                 [

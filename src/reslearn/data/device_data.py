@@ -105,6 +105,16 @@ class DeviceData:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one network input."""
+        return (self.padded.shape[-1], self.height, self.width)
+
+    def cast(self, dtype: torch.dtype) -> None:
+        """Keep the normalised images in ``dtype`` from now on (the precision chosen after the
+        data was loaded; casting fp32 down equals normalising straight into ``dtype``)."""
+        self.padded = self.padded.to(dtype)
+
     def permutation(self, seed: int, epoch: int) -> torch.Tensor:
         """The order of the images in ``epoch``: a pure function of (seed, epoch)."""
         self._generator.manual_seed(derive_seed("order", seed, epoch))

@@ -1,0 +1,251 @@
+"""``--precision auto``: the chooser's logic with injected timings, its cache, forced and
+unsupported choices, an end-to-end run, and fp16 with a GradScaler (skipped steps, exact resume)."""
+
+import io
+import json
+
+import pytest
+import torch
+
+from reslearn import precision as P
+from reslearn.data.device_data import DeviceData
+from reslearn.data.normalize import Normalizer
+from reslearn.models import create_model
+from reslearn.precision import Choice, DecisionCache, Setting, choose, pick
+from reslearn.train import TrainConfig, Trainer, train
+from reslearn.train.trainer import LoopHooks
+
+CPU = torch.device("cpu")
+BF16_NHWC, BF16_NCHW = Setting("bf16", True), Setting("bf16", False)
+FP32_NHWC, FP32_NCHW = Setting("fp32", True), Setting("fp32", False)
+ALL = [FP32_NHWC, FP32_NCHW, BF16_NHWC, BF16_NCHW]
+
+
+class Timings:
+    """An injected ``measure``: fixed images/s per setting; counts the calls."""
+
+    def __init__(self, rates):
+        self.rates, self.calls = rates, []
+
+    def __call__(self, setting):
+        self.calls.append(setting)
+        return self.rates[setting]
+
+
+def test_the_fastest_wins():
+    rates = {FP32_NHWC: 650, FP32_NCHW: 590, BF16_NHWC: 497, BF16_NCHW: 450}
+    assert pick(rates) == FP32_NHWC
+    rates = {FP32_NHWC: 300, FP32_NCHW: 280, BF16_NHWC: 900, BF16_NCHW: 700}
+    assert pick(rates) == BF16_NHWC
+
+
+def test_ties_prefer_fp32():
+    # bf16 is 2% faster: within the 3% tie, so the exact arithmetic wins
+    assert pick({FP32_NCHW: 1000, BF16_NHWC: 1020}) == FP32_NCHW
+    # 5% faster is a real difference
+    assert pick({FP32_NCHW: 1000, BF16_NHWC: 1050}) == BF16_NHWC
+    # among tied fp32 layouts the faster one
+    assert pick({FP32_NCHW: 1000, FP32_NHWC: 1010, BF16_NHWC: 1020}) == FP32_NHWC
+
+
+def test_measured_choice_is_cached_and_reused(tmp_path):
+    cache = DecisionCache(tmp_path / "precision.json")
+    timings = Timings({FP32_NHWC: 650, FP32_NCHW: 590, BF16_NHWC: 497, BF16_NCHW: 450})
+    first = choose(ALL, timings, key="k", cache=cache)
+    assert first.setting == FP32_NHWC and first.source == "measured"
+    assert len(timings.calls) >= 2 * len(ALL)  # a warm-up and at least one timed round each
+    assert first.rates == {"fp32/nhwc": 650, "fp32/nchw": 590, "bf16/nhwc": 497, "bf16/nchw": 450}
+    line = first.describe()
+    assert line.startswith("precision: fp32 + channels_last (650 img/s; fp32 + NCHW 590")
+    assert "measured" in line
+
+    again = Timings({s: 1.0 for s in ALL})
+    second = choose(ALL, again, key="k", cache=cache)
+    assert again.calls == [] and second.source == "cached" and second.setting == FP32_NHWC
+    assert second.describe().endswith("cached)")
+    # a subset of the cached candidates (a forced layout) is decided from the cache too
+    third = choose([BF16_NCHW, FP32_NCHW], again, key="k", cache=cache)
+    assert again.calls == [] and third.setting == FP32_NCHW
+    # another key is a miss
+    choose(ALL, again, key="other", cache=cache)
+    assert again.calls
+
+
+@pytest.mark.parametrize(
+    "body", ["{not json", "[]", '{"version": 1, "entries": {"k": {"bf16/nhwc": -3}}}', ""]
+)
+def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path, body):
+    path = tmp_path / "precision.json"
+    path.write_text(body)
+    timings = Timings({FP32_NHWC: 100, FP32_NCHW: 90, BF16_NHWC: 300, BF16_NCHW: 200})
+    choice = choose(ALL, timings, key="k", cache=DecisionCache(path))
+    assert choice.setting == BF16_NHWC and choice.source == "measured"
+    stored = json.loads(path.read_text())
+    assert stored["entries"]["k"]["bf16/nhwc"] == 300
+
+
+def test_a_forced_setting_is_not_measured(tmp_path):
+    timings = Timings({})
+    choice = choose([BF16_NCHW], timings, key="k", cache=DecisionCache(tmp_path / "c.json"))
+    assert choice.setting == BF16_NCHW and choice.source == "forced" and timings.calls == []
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_forced_flags_narrow_the_candidates(monkeypatch):
+    monkeypatch.setattr(P, "auto_precisions", lambda device: ["fp32", "bf16"])
+    assert P.candidates(CPU, "auto", None)[0] == ALL
+    assert P.candidates(CPU, "fp32", None)[0] == [FP32_NHWC, FP32_NCHW]
+    assert P.candidates(CPU, "auto", False)[0] == [FP32_NCHW, BF16_NCHW]
+    assert P.candidates(CPU, "bf16", True) == ([BF16_NHWC], [])
+
+
+def test_an_unsupported_precision_falls_back_with_one_line(monkeypatch):
+    monkeypatch.setattr(P, "_autocast_works", lambda device, precision: precision != "fp16")
+    settings, notes = P.candidates(CPU, "fp16", True)
+    assert settings == [FP32_NHWC]
+    assert len(notes) == 1 and "fp16 autocast does not work" in notes[0] and "\n" not in notes[0]
+
+
+def test_measuring_leaves_the_model_and_the_rng_alone():
+    model = create_model("resnet20", num_classes=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    measure = P.step_timer(model, batch_size=4, input_shape=(3, 16, 16), device=CPU)
+    for setting in ALL:
+        assert measure(setting) > 0
+    assert torch.equal(torch.get_rng_state(), rng)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert next(model.parameters()).is_contiguous()  # the original keeps its layout
+
+
+def test_auto_end_to_end_records_and_keeps_its_choice(image_folder, tmp_path, capsys):
+    config = TrainConfig(
+        data=str(image_folder), model="resnet20", iterations=6, batch_size=16, log_every=2,
+        cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert config.precision == "auto" and config.channels_last is None
+    result = train(config, tmp_path / "run", quiet=True)
+    err = capsys.readouterr().err
+    assert "precision: " in err
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    choice = saved["precision"]
+    assert choice["source"] in ("measured", "cached")
+    assert set(choice["images_per_s"]) >= {"fp32/nhwc", "fp32/nchw"}
+    assert saved["resolved"]["precision"] == choice["precision"] == result.config.precision
+    assert saved["resolved"]["channels_last"] == choice["channels_last"]
+    assert saved["settings"]["precision"] == "auto"
+    # the run's checkpoint records the arithmetic it was trained in
+    checkpoint = sorted((tmp_path / "run" / "checkpoints").glob("*.pt"))[-1]
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["precision"] == {
+        "precision": choice["precision"],
+        "channels_last": choice["channels_last"],
+    }
+
+
+def test_a_resumed_run_keeps_the_recorded_choice(image_folder, tmp_path, capsys, monkeypatch):
+    config = TrainConfig(
+        data=str(image_folder), model="resnet20", iterations=4, batch_size=16, log_every=2,
+        precision="fp32", channels_last=False, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    train(config, tmp_path / "run", quiet=True)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a resumed run must not measure again")
+
+    monkeypatch.setattr(P, "choose", fail)
+    result = train(None, resume=tmp_path / "run", quiet=True)
+    assert (result.config.precision, result.config.channels_last) == ("fp32", False)
+
+
+# -- fp16 with a GradScaler ----------------------------------------------------------------------
+
+FP16_WORKS = P._autocast_works(CPU, "fp16")
+needs_fp16 = pytest.mark.skipif(
+    not FP16_WORKS, reason=f"torch {torch.__version__} cannot autocast fp16 on this CPU"
+)
+
+
+def _fp16_trainer(images, labels, *, init_scale=2.0**24):
+    torch.manual_seed(0)
+    data = DeviceData(images, labels, Normalizer.fit(images), dtype=torch.float16)
+    config = TrainConfig(
+        data="tiny", model="resnet20", precision="fp16", channels_last=False, batch_size=8,
+        iterations=12, eval_every=1000, log_every=4,
+    ).resolve(len(labels))  # fmt: skip
+    trainer = Trainer(config, create_model("resnet20", num_classes=3), data)
+    # a huge first scale makes the first steps overflow, so skipping is exercised
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=init_scale, growth_interval=3)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def tiny_images():
+    generator = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (48, 3, 16, 16), dtype=torch.uint8, generator=generator)
+    return images, torch.arange(48) % 3
+
+
+@needs_fp16
+def test_fp16_overflowed_steps_are_skipped_and_logged(tiny_images):
+    trainer = _fp16_trainer(*tiny_images)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items() if "weight" in k}
+    trainer.train_step(0)
+    assert trainer.last_step_skipped and trainer.scaler.get_scale() == 2.0**23
+    for key, value in before.items():  # a skipped step changes no weight
+        assert torch.equal(trainer.model.state_dict()[key], value), key
+    records = []
+    trainer = _fp16_trainer(*tiny_images)
+    trainer.fit(0, LoopHooks(log=records.append, progress=False, stop_signals=()))
+    skipped = [r for r in records if r.get("event") == "fp16 overflow: step skipped"]
+    assert skipped and skipped[0]["step"] == 1 and skipped[0]["scale"] == 2.0**23
+    assert len(skipped) < 12  # the scale came down and training went on
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+@needs_fp16
+def test_fp16_resume_is_exact(tiny_images):
+    whole = _fp16_trainer(*tiny_images)
+    for step in range(12):
+        whole.train_step(step)
+
+    first = _fp16_trainer(*tiny_images)
+    for step in range(5):
+        first.train_step(step)
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    assert "scaler" in state
+
+    second = _fp16_trainer(*tiny_images, init_scale=1.0)  # the checkpoint's scale must win
+    second.load_state_dict(state)
+    assert second.scaler.get_scale() == first.scaler.get_scale()
+    for step in range(5, 12):
+        second.train_step(step)
+    assert second.scaler.get_scale() == whole.scaler.get_scale()
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(second.model.state_dict()[key], value), key
+
+
+def test_the_trainer_resolves_auto_itself(tiny_images, capsys):
+    images, labels = tiny_images
+    data = DeviceData(images, labels, Normalizer.fit(images))
+    config = TrainConfig(data="tiny", batch_size=8, iterations=2).resolve(len(labels))
+    trainer = Trainer(config, create_model("resnet20", num_classes=3), data)
+    chosen = trainer.precision_choice
+    assert chosen is not None and chosen.source in ("measured", "cached")
+    assert trainer.config.precision == chosen.precision in ("bf16", "fp32")
+    assert trainer.config.channels_last is chosen.channels_last
+    expected = {"bf16": torch.bfloat16, "fp32": torch.float32}[chosen.precision]
+    assert data.padded.dtype == expected  # the data was cast to the chosen precision
+    assert "precision: " in capsys.readouterr().err
+    trainer.train_step(0)
+
+
+def test_choice_as_dict_is_json_ready():
+    choice = Choice(BF16_NHWC, "measured", {"bf16/nhwc": 10.0, "fp32/nhwc": 5.0}, 1.234)
+    record = json.loads(json.dumps(choice.as_dict()))
+    assert record["precision"] == "bf16" and record["channels_last"] is True
+    assert record["images_per_s"] == {"bf16/nhwc": 10.0, "fp32/nhwc": 5.0}
