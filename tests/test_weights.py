@@ -48,7 +48,10 @@ def test_round_trip_gives_identical_logits(tmp_path, name, options, mode) -> Non
     assert loaded.image_size == (32, 32)
     assert loaded.in_channels == model.in_channels
     assert loaded.name == name
-    assert loaded.model.build_args == {"name": name, "options": loaded.model.build_args["options"]}
+    # The file records every option given, plus the built network's classes and channels.
+    expected = {**options, "num_classes": model.num_classes, "in_channels": model.in_channels}
+    assert loaded.model.build_args == {"name": name, "options": expected}
+    assert loaded.model.shortcut == model.shortcut
     assert torch.equal(loaded.normalizer.mean, normalizer.mean)
     assert torch.equal(loaded.normalizer.std, normalizer.std)
     x = torch.randn(6, model.in_channels, 32, 32)

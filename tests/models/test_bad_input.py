@@ -50,9 +50,36 @@ def test_cifar_depth_must_be_6n_plus_2(depth) -> None:
         cifar_resnet(depth)
 
 
-def test_other_cifar_depths_build() -> None:
-    assert sum(1 for _ in cifar_resnet(14).modules()) > 0
-    assert cifar_resnet(8)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+def _cifar_parameters(n: int, classes: int = 10) -> int:
+    """Parameters of the paper's 6n+2 CIFAR network with option A shortcuts, by hand: 3x3 convs
+    without bias (16, 32, 64 filters), two BN parameters per channel, a linear head."""
+    conv = lambda c_in, c_out: 9 * c_in * c_out  # noqa: E731
+    bn = lambda c: 2 * c  # noqa: E731
+    total = conv(3, 16) + bn(16)
+    for c_in, c_out in ((16, 16), (16, 32), (32, 64)):
+        total += conv(c_in, c_out) + conv(c_out, c_out) + 2 * bn(c_out)  # first block
+        total += (n - 1) * (2 * conv(c_out, c_out) + 2 * bn(c_out))
+    return total + 64 * classes + classes
+
+
+@pytest.mark.parametrize("depth", [8, 14, 26])
+def test_other_cifar_depths_build(depth: int) -> None:
+    n = (depth - 2) // 6
+    model = cifar_resnet(depth)
+    # 6n+2 weighted layers: the first conv, 2n convs in each of the 3 stages, the linear head
+    # (option A shortcuts add none).
+    weighted = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(weighted) == 6 * n + 2 == depth
+    assert [len(getattr(model, name)) for name in model.stage_names] == [n, n, n]
+    assert sum(p.numel() for p in model.parameters()) == _cifar_parameters(n)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_cifar_parameter_formula_matches_the_paper() -> None:
+    # The formula above against the paper's Table 6 counts (0.27M, 0.85M, 1.7M).
+    assert round(_cifar_parameters(3) / 1e6, 2) == 0.27
+    assert round(_cifar_parameters(9) / 1e6, 2) == 0.85
+    assert round(_cifar_parameters(18) / 1e6, 1) == 1.7
 
 
 def test_imagenet_depth_must_be_in_table_1() -> None:

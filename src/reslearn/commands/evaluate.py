@@ -17,6 +17,7 @@ from reslearn.data.sources import default_workers, list_image_folder
 from reslearn.data.stream import VIEWS, StreamEval
 from reslearn.device import DEVICES, PRECISIONS, resolve_device
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits
+from reslearn.jsonfile import read_json
 from reslearn.report import format_table, plot_confusion
 from reslearn.train.run import CONFIG, WEIGHTS
 from reslearn.weights import TrainedModel, load_weights
@@ -41,10 +42,8 @@ def resolve_weights(target: str) -> tuple[Path, Path | None, dict]:
         )
     config_path, config = path / CONFIG, {}
     if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text())
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ValueError(f"cannot read '{config_path}': {error}") from None
+        config = read_json(config_path, fix="restore it from a copy, or pass the run's "
+                           f"{WEIGHTS} with --data instead")  # fmt: skip
     settings = config.get("settings", config) if isinstance(config, dict) else {}
     return weights, path, settings if isinstance(settings, dict) else {}
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from reslearn.atomic import atomic_write
 from reslearn.models import create_model
+from reslearn.jsonfile import read_json, read_json_record
 from reslearn.train.checkpoint import list_checkpoints
 from reslearn.train.config import TrainConfig
 from reslearn.train.metrics import read_metrics
@@ -26,6 +27,7 @@ EXPERIMENT_FILE, RESULTS_FILE, REPORT_FILE = "experiment.json", "results.json", 
 
 #: Settings that may differ between the sessions of one run without changing its result.
 _WHERE_NOT_WHAT = ("device", "workers", "cache_dir")
+_FIX = "restore it from a copy, or delete the run's folder to train it again"
 
 #: Evaluations per budgeted run (enough points for a curve, few enough to stay cheap).
 _EVALUATIONS_PER_RUN = 10
@@ -98,11 +100,11 @@ class FinishedRun:
 
     def summary(self) -> dict[str, Any]:
         """The run's summary.json."""
-        return json.loads((self.run_dir / SUMMARY).read_text())
+        return read_json(self.run_dir / SUMMARY)
 
     def record(self, root: Path) -> dict[str, Any]:
         """Everything results.json keeps about this run."""
-        saved = json.loads((self.run_dir / CONFIG).read_text())
+        saved = read_json(self.run_dir / CONFIG)
         summary = self.summary()
         metrics = read_metrics(self.run_dir / METRICS)
         train_errors = [r["train_error"] for r in metrics if "train_error" in r]
@@ -240,7 +242,7 @@ def _claim_folder(
     if root.exists() and not root.is_dir():
         raise ValueError(f"--out {root} is a file; give a folder")
     if marker.is_file():
-        existing = json.loads(marker.read_text()).get("experiment")
+        existing = read_json(marker).get("experiment")
         if existing != name:
             raise ValueError(
                 f"{root} holds the '{existing}' experiment; give '{name}' another --out"
@@ -286,7 +288,8 @@ def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_same_settings(run: PlannedRun, run_dir: Path) -> None:
-    saved = _comparable(json.loads((run_dir / CONFIG).read_text())["settings"])
+    saved = read_json_record(run_dir / CONFIG, ("settings",), fix=_FIX)["settings"]
+    saved = _comparable(saved)
     wanted = _comparable(run.config.as_dict())
     differences = [
         f"{key}={saved[key]!r} (now {wanted[key]!r})"
@@ -334,7 +337,7 @@ def _environment(runs: list[FinishedRun]) -> dict[str, Any]:
                 "reslearn": reslearn.__version__}  # fmt: skip
     seen: dict[str, Any] = {}
     for run in runs:
-        environment = json.loads((run.run_dir / CONFIG).read_text())["environment"]
+        environment = read_json(run.run_dir / CONFIG)["environment"]
         for key in ("device_name", "device", "threads", "torch", "python", "reslearn"):
             seen.setdefault(key, set()).add(str(environment.get(key)))
         seen.setdefault("git_revision", set()).add(str(environment.get("git_revision")))
@@ -344,5 +347,5 @@ def _environment(runs: list[FinishedRun]) -> dict[str, Any]:
 def _data_name(runs: list[FinishedRun], settings: ExperimentSettings) -> str:
     """The data set's name as the runs recorded it (e.g. cifar10-jpeg), else as given."""
     for run in runs:
-        return json.loads((run.run_dir / CONFIG).read_text())["data"]["name"]
+        return read_json(run.run_dir / CONFIG)["data"]["name"]
     return settings.data

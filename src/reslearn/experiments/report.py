@@ -4,7 +4,6 @@ settings, environment and the command that reproduces it."""
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from reslearn.experiments import get_experiment
 from reslearn.experiments.base import REPORT_FILE, RESULTS_FILE
 from reslearn.experiments.common import percent, yes_no
+from reslearn.jsonfile import read_json
 from reslearn.report.html import HtmlPage
 
 
@@ -69,7 +69,7 @@ def write_experiment_report(root: str | Path) -> Path:
     path = root / RESULTS_FILE
     if not path.is_file():
         raise ValueError(f"{root} has no {RESULTS_FILE}; run 'reslearn reproduce' into it first")
-    results = json.loads(path.read_text())
+    results = read_json(path, fix="run the same 'reslearn reproduce' command again to rewrite it")
     experiment = get_experiment(results["experiment"])
     page = HtmlPage(
         results["title"], f"reslearn reproduce {results['experiment']}: {root.resolve()}"

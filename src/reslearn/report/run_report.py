@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from reslearn.jsonfile import read_json, read_json_record
 from reslearn.report.html import HtmlPage
 from reslearn.train.config import TrainConfig
 from reslearn.train.metrics import read_metrics
@@ -23,8 +24,11 @@ from reslearn.train.run import (
 )
 
 
+_FIX = "restore it from a copy, or train the run again"
+
+
 def _read(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json(path, fix=_FIX) if path.is_file() else None
 
 
 def _pct(value: Any) -> str:
@@ -34,9 +38,9 @@ def _pct(value: Any) -> str:
 def write_run_report(run_dir: str | Path) -> Path:
     """Write ``run_dir/report.html`` and return its path."""
     run_dir = Path(run_dir)
-    config = _read(run_dir / CONFIG)
-    if config is None:
+    if not (run_dir / CONFIG).is_file():
         raise ValueError(f"{run_dir} is not a reslearn run folder (no {CONFIG})")
+    config = read_json_record(run_dir / CONFIG, ("resolved", "data", "environment"), fix=_FIX)
     resolved, data = config["resolved"], config["data"]
     summary = _read(run_dir / SUMMARY)
     metrics = read_metrics(run_dir / METRICS) if (run_dir / METRICS).is_file() else []

@@ -4,7 +4,6 @@ before any work starts, and saved as the run's config.json."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,8 @@ from typing import Any
 
 from reslearn.data.normalize import NORMALIZATIONS
 from reslearn.device import DEVICES, PRECISIONS
+from reslearn.errors import UserError, one_line
+from reslearn.jsonfile import read_json_record
 from reslearn.models import MODEL_OPTIONS, model_info
 from reslearn.train.recipes import SCHEDULES, get_recipe
 
@@ -248,9 +249,13 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        """The settings saved in a run's config.json."""
-        with open(path) as file:
-            return cls.from_dict(json.load(file)["settings"])
+        """The settings saved in a run's config.json; a damaged file is named."""
+        fix = "restore it from a copy, or start a new run"
+        record = read_json_record(path, ("settings",), fix=fix)
+        try:
+            return cls.from_dict(record["settings"])
+        except (ValueError, TypeError) as error:
+            raise UserError(f"'{path}' is damaged: {one_line(error)}; {fix}") from None
 
 
 def _torchvision_init(init: str | None) -> bool:
