@@ -60,12 +60,50 @@ def test_invariance_report_bookkeeping():
     x, labels = torch.randn(60, 3, 32, 32), torch.randint(0, 3, (60,))
     report = measure_invariance(model, x, labels, max_shift=3, angles=(0, 10), scales=(1.0, 0.9))
     for mode in ("circular", "zero"):
-        assert 0 <= report.consistency[mode] <= 1
+        agreeing = 60 * report.consistency[mode]  # a count of the 60 images
+        assert agreeing == pytest.approx(round(agreeing), abs=1e-4)
         assert len(report.accuracy_by_shift[mode]) == 4
         assert report.accuracy_by_shift[mode][0] == pytest.approx(report.accuracy)
     assert report.rotation["agreement"][0] == 1.0 and report.scale["agreement"][0] == 1.0
     with pytest.raises(ValueError, match="--max-shift must be between 1 and 31"):
         measure_invariance(model, x, labels, max_shift=32)
+
+
+class _Pooled(torch.nn.Module):
+    """Global average pooling, then a linear layer: blind to circular shifts by construction."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.fc(x.mean((-2, -1)))
+
+
+class _Corner(torch.nn.Module):
+    """Predicts the channel that is brightest at the top-left pixel: moved by every shift."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x[:, :, 0, 0]
+
+
+def test_consistency_is_one_for_a_shift_blind_model_and_low_for_a_pixel_reader():
+    torch.manual_seed(0)
+    x, labels = torch.randn(60, 3, 16, 16), torch.randint(0, 3, (60,))
+    blind = measure_invariance(_Pooled(), x, labels, max_shift=3, angles=(0,), scales=(1.0,))
+    assert blind.consistency["circular"] == 1.0
+    assert blind.accuracy_by_shift["circular"] == pytest.approx([blind.accuracy] * 4)
+    # on noise, the corner pixel's brightest channel after two different shifts is a fresh
+    # draw of 3 classes: the two predictions agree far less often than always
+    corner = measure_invariance(_Corner(), x, labels, max_shift=3, angles=(0,), scales=(1.0,))
+    assert corner.consistency["circular"] < 0.75
+    assert corner.accuracy_by_shift["circular"][0] == pytest.approx(
+        (x[:, :, 0, 0].argmax(1) == labels).float().mean().item()
+    )
 
 
 def test_probes_leave_the_model_in_the_mode_they_found_it():
