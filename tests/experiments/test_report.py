@@ -148,8 +148,15 @@ def test_pages_render_in_headless_chromium(experiment):
             tables = browser.execute_script("return document.querySelectorAll('table').length")
             assert tables >= 1
         rows = browser.execute_script(
-            "return Array.from(document.querySelectorAll('tr')).map(r => r.innerText)"
+            "return Array.from(document.querySelectorAll('tr')).map("
+            "r => Array.from(r.cells).map(c => c.innerText.trim()))"
         )
-        assert rows  # the run page's per-class table was rendered
+        # the run page's per-class table, as rendered: one row per class with its accuracy
+        evaluation = json.loads(
+            (experiment / "runs" / "resnet32-s0" / "evaluation.json").read_text()
+        )
+        for name, accuracy in evaluation["per_class_accuracy"].items():
+            shown = "-" if accuracy is None else f"{100 * accuracy:.2f}%"
+            assert [name, shown] in rows, (name, shown, rows)
     finally:
         browser.quit()
