@@ -162,9 +162,18 @@ def test_predict_json(capsys, weights, data) -> None:
     assert [r["image"] for r in results] == [str(image)] * 2
     predictions = results[0]["predictions"]
     assert sorted(p["class"] for p in predictions) == CLASSES  # top-k is capped at K
-    assert sum(p["probability"] for p in predictions) == pytest.approx(1.0, abs=1e-5)
     probabilities = [p["probability"] for p in predictions]
     assert probabilities == sorted(probabilities, reverse=True)
+    # the oracle: the PNG decoded directly, normalised, and the model's own softmax in fp32
+    from reslearn.weights import load_weights
+
+    trained = load_weights(weights)
+    pixels = torch.from_numpy(np.asarray(Image.open(image).convert("RGB")).copy())
+    with torch.no_grad():
+        expected = trained.model(trained.normalizer(pixels.permute(2, 0, 1)[None])).softmax(1)[0]
+    for result in results:
+        got = {p["class"]: p["probability"] for p in result["predictions"]}
+        assert got == pytest.approx(dict(zip(CLASSES, expected.tolist())), abs=1e-5)
 
 
 def test_predict_undecodable_file_is_a_one_line_error(weights, tmp_path) -> None:
