@@ -4,14 +4,17 @@ import pytest
 import torch
 
 from reslearn.data.imagenet_views import (
+    PCA_EIGENVALUES,
     PCA_EIGENVECTORS,
     average_scores,
     center_view,
-    lighting,
     multiscale_views,
     scale_augment,
     ten_crop_views,
 )
+from reslearn.data.normalize import Normalizer
+from reslearn.data.sources import list_image_folder
+from reslearn.data.stream import StreamData, TrainViewSettings
 from reslearn.models import create_model
 
 
@@ -44,18 +47,37 @@ def test_flips_happen_about_half_the_time():
     assert 0.4 < sum(flipped) / 400 < 0.6
 
 
-def test_lighting_adds_one_offset_along_the_pca_directions():
-    generator = torch.Generator().manual_seed(0)
-    base = torch.full((3, 8, 8), 0.5)
-    offsets = torch.stack([(lighting(base, generator) - base)[:, 0, 0] for _ in range(2000)])
-    noisy = lighting(base, generator)
-    assert torch.allclose(noisy - noisy[:, :1, :1], torch.zeros_like(noisy), atol=1e-7)
-    assert offsets.mean(0).abs().max() < 0.002  # zero mean
-    # the offsets' covariance is E diag((0.1 * eigenvalues)^2) E^T: largest along the first
-    spread = (offsets @ PCA_EIGENVECTORS).std(0)
-    assert spread[0] > 5 * spread[1] > 0
-    with pytest.raises(ValueError, match="float RGB"):
-        lighting(torch.zeros(3, 4, 4, dtype=torch.uint8), generator)
+def test_training_batches_get_one_lighting_offset_per_image_along_the_pca_directions(
+    photo_folder,
+):
+    """The production path: StreamData adds each view's PCA offset on the device, divided by
+    the normaliser's std. The same views without lighting are the reference."""
+    files, labels = list_image_folder(photo_folder).splits["train"]
+    std = torch.tensor([0.2, 0.25, 0.3])[:, None, None]
+    normalizer = Normalizer(torch.full((3, 1, 1), 0.5), std)
+
+    def batches(lighting):
+        data = StreamData(
+            files, labels, normalizer, device=torch.device("cpu"), dtype=torch.float32,
+            settings=TrainViewSettings(shorter=(72, 96), crop=64, lighting=lighting),
+            workers=0, stop=10,
+        )  # fmt: skip
+        return [data.micro_batches(step, batch_size=len(files), seed=3)[0] for step in range(10)]
+
+    offsets = []
+    for (x, y), (plain, same_y) in zip(batches(0.1), batches(0.0)):
+        assert torch.equal(y, same_y)  # the same images, crops and flips
+        difference = (x - plain) * std  # back to [0, 1] pixel units
+        per_image = difference.mean((-2, -1))
+        # one RGB offset for the whole image
+        assert torch.allclose(difference, per_image[:, :, None, None], atol=1e-5)
+        offsets.append(per_image)
+    offsets = torch.cat(offsets)
+    assert len(offsets) == 10 * len(files) and offsets.abs().max() > 0
+    # offset = eigenvectors @ (alpha * eigenvalues), alpha ~ N(0, 0.1) per direction
+    alphas = torch.linalg.solve(PCA_EIGENVECTORS, offsets.T).T / PCA_EIGENVALUES
+    assert alphas.mean(0).abs().max() < 0.025, alphas.mean(0)
+    assert ((alphas.std(0) > 0.085) & (alphas.std(0) < 0.115)).all(), alphas.std(0)
 
 
 def test_test_views(image):

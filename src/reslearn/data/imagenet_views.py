@@ -52,19 +52,10 @@ def scale_augment(
     return image
 
 
-def lighting(
-    image: torch.Tensor, generator: torch.Generator, *, alpha_std: float = 0.1
-) -> torch.Tensor:
-    """AlexNet's PCA colour noise on a float image (3, H, W) in [0, 1]: one random RGB offset,
-    ``eigenvectors @ (alpha * eigenvalues)`` with ``alpha ~ N(0, alpha_std)``, for the image."""
-    if image.shape[0] != 3 or not image.is_floating_point():
-        raise ValueError("lighting needs a float RGB image (3, H, W) in [0, 1]")
-    offset = lighting_offset(generator, alpha_std=alpha_std)
-    return image + offset.to(image)[:, None, None]
-
-
 def lighting_offset(generator: torch.Generator, *, alpha_std: float = 0.1) -> torch.Tensor:
-    """The RGB offset (3,) that ``lighting`` adds to every pixel of one image."""
+    """AlexNet's PCA colour noise: one random RGB offset (3,) in [0, 1] pixel units,
+    ``eigenvectors @ (alpha * eigenvalues)`` with ``alpha ~ N(0, alpha_std)``, which the
+    training loader adds to every pixel of one image (on the device, after normalising)."""
     alpha = torch.randn(3, generator=generator) * alpha_std
     return PCA_EIGENVECTORS @ (alpha * PCA_EIGENVALUES)
 
