@@ -226,8 +226,9 @@ def test_a_request_for_the_native_size_reuses_it(tmp_path: Path, monkeypatch) ->
 def test_resize_shorter_side_then_centre_crop(tmp_path: Path) -> None:
     pixels = np.zeros((8, 16), np.uint8)
     pixels[:, 8:] = 255  # left half black, right half white
-    (tmp_path / "r" / "train" / "a").mkdir(parents=True)
-    Image.fromarray(pixels).save(tmp_path / "r" / "train" / "a" / "0.png")
+    for name in ("a", "b"):  # a data set needs two classes
+        (tmp_path / "r" / "train" / name).mkdir(parents=True)
+        Image.fromarray(pixels).save(tmp_path / "r" / "train" / name / "0.png")
     image = _load(tmp_path / "r", tmp_path, image_size=4).train.images[0, ..., 0]
     # 16x8 -> 8x4, keep the middle 4 columns: two black, two white
     assert image.shape == (4, 4)
@@ -386,6 +387,28 @@ def test_folder_errors_name_the_folder(tmp_path: Path) -> None:
         ValueError, match=r"classes of '.*test' differ.*missing cat; not in train: cow"
     ):
         _load(root, tmp_path)
+
+
+@pytest.mark.parametrize("loader", ["memory", "stream"])
+def test_one_class_is_refused_by_both_loaders(tmp_path: Path, capsys, loader) -> None:
+    """A one-class folder used to train to "test error 0.0" without a word."""
+    from reslearn.cli import main
+
+    root = _folder(tmp_path / "one", classes=("only",))
+    message = r"'.*one/train' has one class folder \('only'\); a classifier needs at least 2"
+    with pytest.raises(ValueError, match=message):
+        if loader == "memory":
+            _load(root, tmp_path)
+        else:
+            sources.list_image_folder(root)
+    argv = ["train", "--data", str(root), "--loader", loader, "--iterations", "1",
+            "--batch-size", "1", "--cache-dir", str(tmp_path / "cache"),
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert "has one class folder ('only'); a classifier needs at least 2 classes" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_bad_options_and_files(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from reslearn.data.cache import (
 )
 from reslearn.data.decode import BadImageError, SizesDiffer, decode_images, resize_images
 from reslearn.data.formats import FASHION_MNIST_URL, IDX_FILES, idx_path, read_cifar, read_fashion
+from reslearn.text import display_name
 
 __all__ = ["BadImageError", "Dataset", "ImageArrays", "default_cache_dir", "load_dataset"]
 
@@ -232,6 +233,11 @@ def _scan_split(folder: Path, root: Path, classes: list[str] | None) -> tuple[li
         if not found:
             raise ValueError(
                 f"image folder '{folder}' has no class folders; expected {folder}/<class>/<images>"
+            )
+        if len(found) < 2:  # one class trains to a test error of 0.0 that means nothing
+            raise ValueError(
+                f"image folder '{folder}' has one class folder ('{display_name(found[0])}'); "
+                "a classifier needs at least 2 classes: add a folder of images for each class"
             )
         classes = found
     elif found != classes:
