@@ -1,9 +1,11 @@
 """The ResNet and plain networks of the paper: the ImageNet family (Table 1) and the CIFAR
 family (Sec. 4.2), built by one class that differs only in its stem, widths and stage depths.
 
-Every network exposes ``forward_features(x)`` (the last feature map, before global pooling) and
-``forward_head(features)`` (global average pooling + the linear classifier), so that class
-activation maps, feature extraction and fine-tuning need no knowledge of the internals.
+Every network exposes ``forward_features(x)`` (the last feature map, before global pooling),
+``forward_head(features)`` (global average pooling + the linear classifier) and timm's
+``forward_intermediates(x, indices=...)`` (the stem's and each stage's output), so that class
+activation maps, shift probes, feature extraction and fine-tuning need no knowledge of the
+internals.
 """
 
 from __future__ import annotations
@@ -44,6 +46,26 @@ def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False; got {value!r}")
     return value
+
+
+def _take_indices(count: int, indices: int | Sequence[int] | None) -> list[int]:
+    """timm's index selection over ``count`` intermediates: None: all; an int n: the last n;
+    a sequence: those (negative ones counted from the end), in ascending order."""
+    if indices is None:
+        return list(range(count))
+    if isinstance(indices, int) and not isinstance(indices, bool):
+        if not 1 <= indices <= count:
+            raise ValueError(f"indices: take the last 1 to {count} intermediates; got {indices}")
+        return list(range(count - indices, count))
+    chosen = []
+    for index in indices:
+        if isinstance(index, bool) or not isinstance(index, int) or not -count <= index < count:
+            raise ValueError(
+                f"indices must lie in {-count}..{count - 1} (stem, then each stage); "
+                f"got {index!r}"
+            )
+        chosen.append(index % count)
+    return sorted(set(chosen))
 
 
 def normalize_shortcut(shortcut: object) -> str:
@@ -224,6 +246,51 @@ class ResNet(nn.Module):
         for name in self.stage_names:
             x = getattr(self, name)(x)
         return x
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The stem's and the stages' outputs on the way to the last feature map (timm's
+        ``forward_intermediates``).
+
+        The intermediates are numbered 0 (the stem, as ``forward_stem`` returns it: after the
+        max pool of ImageNet networks, where timm takes it before) to ``len(stage_names)``
+        (the last stage, whose output is the last feature map).
+
+        Args:
+            x: the input (N, C, H, W).
+            indices: which intermediates: all (None), the last n (an int n), or those listed
+                (negative indices count from the end).
+            norm: accepted for timm's signature; these networks have no final norm layer
+                (every BN sits inside a block), so it changes nothing.
+            stop_early: stop after the last intermediate asked for; the returned features
+                are then that intermediate rather than the last feature map.
+            output_fmt: only ``"NCHW"``.
+            intermediates_only: return only the list of intermediates.
+
+        Returns:
+            ``(features, intermediates)``, where ``features`` equals ``forward_features(x)``
+            (unless ``stop_early`` stopped before the last stage), or just ``intermediates``.
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW'; got {output_fmt!r}")
+        _check_bool("norm", norm)
+        take = _take_indices(len(self.stage_names) + 1, indices)
+        self.check_input(x)
+        x = self.forward_stem(x)
+        intermediates = [x] if 0 in take else []
+        last = max(take) if stop_early and take else len(self.stage_names)
+        for i, name in enumerate(self.stage_names[:last], start=1):
+            x = getattr(self, name)(x)
+            if i in take:
+                intermediates.append(x)
+        return intermediates if intermediates_only else (x, intermediates)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pooling, then (unless ``pre_logits``) the linear classifier."""
