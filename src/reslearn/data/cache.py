@@ -22,7 +22,8 @@ import numpy as np
 
 from reslearn.atomic import atomic_write
 
-CACHE_VERSION = 1  # bump when the decoding changes, so old entries are no longer found
+#: Bumped when the decoding changes, so old entries are no longer found (2: EXIF orientation).
+CACHE_VERSION = 2
 
 
 def default_cache_dir() -> Path:

@@ -1,9 +1,10 @@
 """Safe image decoding: files to uint8 arrays, in several processes, broken files named.
 
-Every file is fully decoded (a truncated JPEG raises instead of coming back half grey), grey
-modes stay grey, everything else becomes RGB with transparency composited on white, and with a
-``size`` each image has its shorter side resized to it (bilinear, antialiased) and is centre
-cropped to a square.
+Every file is fully decoded (a truncated JPEG raises instead of coming back half grey), turned
+upright by its EXIF orientation (a phone photo taken sideways is stored sideways with a tag that
+says so), grey modes stay grey, everything else becomes RGB with transparency composited on
+white, and with a ``size`` each image has its shorter side resized to it (bilinear,
+antialiased) and is centre cropped to a square.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from tqdm import tqdm
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag; 1 is upright, 2-8 are mirrorings and rotations
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
 
@@ -170,11 +172,26 @@ def decode_file(path: str | BinaryIO, size: int | None = None) -> np.ndarray:
 def _decode(path: str | BinaryIO, size: int | None) -> tuple[np.ndarray, tuple[int, int]]:
     with Image.open(path) as img:
         native = (img.height, img.width)
+        if orientation(img) >= 5:  # a quarter turn: the sides as displayed are swapped
+            native = native[::-1]
         if size is not None and img.format == "JPEG":
             img.draft(img.mode, (size, size))  # let libjpeg shrink large images while decoding
         img.load()  # decodes fully: a truncated file raises here instead of reading as grey
-        img = _grey_or_rgb(img)
+        img = _grey_or_rgb(upright(img))
     return np.asarray(fit(img, size) if size is not None else img), native
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """``img`` turned as its EXIF orientation tag says (the image itself when it has none)."""
+    if orientation(img) == 1:
+        return img  # no copy for the usual case
+    return ImageOps.exif_transpose(img)
+
+
+def orientation(img: Image.Image) -> int:
+    """The EXIF orientation of an opened image: 1 (upright) when absent or invalid."""
+    value = img.getexif().get(EXIF_ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _grey_or_rgb(img: Image.Image) -> Image.Image:

@@ -1,11 +1,12 @@
 """Streaming image folders of any size (ImageNet's layout) through DataLoader workers.
 
 Files are decoded in worker processes (JPEG through torchvision.io, everything else through
-Pillow), given the paper's per-image views (``imagenet_views``), and handed over as uint8
-batches in pinned memory; the per-pixel mean and the lighting offset are applied on the
-training device. Which images make up step ``s``, and every random number of their views, is a
-pure function of (seed, step, image index), so a run can restart at any step, on any number of
-processes and with any number of workers, and see the same images.
+Pillow; both turn an image upright by its EXIF orientation), given the paper's per-image views
+(``imagenet_views``), and handed over as uint8 batches in pinned memory; the per-pixel mean and
+the lighting offset are applied on the training device. Which images make up step ``s``, and
+every random number of their views, is a pure function of (seed, step, image index), so a run
+can restart at any step, on any number of processes and with any number of workers, and see
+the same images.
 
 A file that cannot be decoded is replaced by the next readable image of the split and reported
 to the main process, which stops with its name unless bad images may be skipped.
@@ -13,6 +14,7 @@ to the main process, which stops with its name unless bad images may be skipped.
 
 from __future__ import annotations
 
+import inspect
 import io
 import warnings
 from collections.abc import Iterator, Sequence
@@ -21,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from torchvision.io import ImageReadMode, decode_jpeg, read_file
+from PIL import Image
+from torchvision.io import ImageReadMode, decode_jpeg
 from tqdm import tqdm
 
-from reslearn.data.decode import BadImageError, decode_file
+from reslearn.data.decode import BadImageError, decode_file, orientation
 from reslearn.data.device_data import derive_seed, epoch_order, part_slice, sample_indices
 from reslearn.data.imagenet_views import (
     MULTISCALE_SIDES,
@@ -40,29 +43,51 @@ from reslearn.evaluate import predict_logits
 VIEWS = ("center", "10crop", "multiscale")
 _JPEG_MAGIC = b"\xff\xd8"
 _REPLACEMENT_TRIES = 16  # how far to look for a readable image to stand in for a bad one
+# torchvision >= 0.17 applies the EXIF orientation while decoding a JPEG on the CPU (not with
+# nvJPEG on a GPU); without it, JPEGs that are not upright go through Pillow.
+_JPEG_EXIF = "apply_exif_orientation" in inspect.signature(decode_jpeg).parameters
+_EXIF = {"apply_exif_orientation": True} if _JPEG_EXIF else {}
 
 
 def _is_jpeg(data: torch.Tensor) -> bool:
     return bytes(data[:2].tolist()) == _JPEG_MAGIC
 
 
+def jpeg_orientation(data: torch.Tensor) -> int:
+    """The EXIF orientation of a JPEG's bytes (1: upright, also for anything unreadable)."""
+    try:
+        with Image.open(io.BytesIO(data.numpy().tobytes())) as img:
+            return orientation(img)
+    except Exception:  # noqa: BLE001 -- the decoder will name a bad file
+        return 1
+
+
+def read_bytes(path: str) -> torch.Tensor:
+    """A file's bytes as a 1-D uint8 tensor. Unlike torchvision.io.read_file, this reads any
+    path Python can open, such as a folder name with bytes that are not UTF-8."""
+    with open(path, "rb") as file:
+        data = bytearray(file.read())
+    return torch.frombuffer(data, dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
+
+
 def read_rgb(path: str) -> torch.Tensor:
     """A file as a (3, H, W) uint8 tensor (see ``decode_rgb``). Raises BadImageError naming
     the file when it cannot be read or decoded."""
     try:
-        data = read_file(path)
-    except (OSError, RuntimeError) as error:
+        data = read_bytes(path)
+    except OSError as error:
         raise BadImageError(f"cannot read '{path}': {error}") from None
     return decode_rgb(data, path)
 
 
 def decode_rgb(data: torch.Tensor, path: str) -> torch.Tensor:
-    """A file's bytes as a (3, H, W) uint8 tensor: JPEG decoded by torchvision.io, other
-    formats and unusual JPEG modes by Pillow (grey images repeated to 3 channels, transparency
-    on white). Raises BadImageError naming ``path`` when they cannot be decoded."""
-    if _is_jpeg(data):
+    """A file's bytes as an upright (3, H, W) uint8 tensor: JPEG decoded by torchvision.io,
+    other formats and unusual JPEG modes by Pillow (grey images repeated to 3 channels,
+    transparency on white); both apply the EXIF orientation. Raises BadImageError naming
+    ``path`` when they cannot be decoded."""
+    if _is_jpeg(data) and (_JPEG_EXIF or jpeg_orientation(data) == 1):
         try:
-            return decode_jpeg(data, mode=ImageReadMode.RGB)
+            return decode_jpeg(data, mode=ImageReadMode.RGB, **_EXIF)
         except RuntimeError:
             pass  # Pillow decides, and names the problem if there is one
     try:
@@ -133,15 +158,16 @@ class TrainViews(_Files):
 
 
 class TrainBytes(_Files):
-    """The files' bytes only, keyed like TrainViews, for decoding on the training device."""
+    """The files' bytes only, keyed like TrainViews, for decoding on the training device, with
+    each JPEG's EXIF orientation (read here, in the workers: a GPU decoder ignores it)."""
 
     def __getitem__(self, key: tuple[int, int]):
         index, step = key
         try:
-            data = read_file(self.files[index])
-        except (OSError, RuntimeError):
+            data = read_bytes(self.files[index])
+        except OSError:
             data = torch.empty(0, dtype=torch.uint8)  # unreadable: the main process decides
-        return data, index, step
+        return data, index, step, jpeg_orientation(data) if _is_jpeg(data) else 1
 
 
 def _collate_lists(samples):
@@ -313,17 +339,24 @@ class StreamData:
             return [self._to_device(*self._decode(*next(self._iterator))) for _ in mine]
         return [self._to_device(*next(self._iterator)) for _ in mine]
 
-    def _decode(self, datas: list[torch.Tensor], indices: list[int], steps: list[int]):
+    def _decode(self, datas: list[torch.Tensor], indices: list[int], steps: list[int],
+                orientations: list[int]):  # fmt: skip
         """Decode a micro-batch's JPEGs on the device in one call and make their views there;
-        other formats, and every file of a batch the device cannot decode, go through the
-        CPU reader (which also names and replaces bad files)."""
+        other formats, JPEGs that a GPU would leave sideways (an EXIF orientation: only the
+        CPU decoder applies it) and every file of a batch the device cannot decode go through
+        the CPU reader (which also names and replaces bad files)."""
         images: list[torch.Tensor | None] = [None] * len(datas)
-        jpegs = [i for i, data in enumerate(datas) if _is_jpeg(data)]
+        keeps_exif = self.device.type == "cpu" and _JPEG_EXIF
+        jpegs = [
+            i for i, data in enumerate(datas)
+            if _is_jpeg(data) and (keeps_exif or orientations[i] == 1)
+        ]  # fmt: skip
         if jpegs and not self._device_decode_failed:  # one call for the whole micro-batch
             try:
                 decoded = decode_jpeg(
-                    [datas[i] for i in jpegs], mode=ImageReadMode.RGB, device=self.device
-                )
+                    [datas[i] for i in jpegs], mode=ImageReadMode.RGB, device=self.device,
+                    **(_EXIF if keeps_exif else {}),
+                )  # fmt: skip
             except RuntimeError as error:
                 decoded = []
                 if all(self._decodes_on_cpu(datas[i]) for i in jpegs):
