@@ -101,20 +101,29 @@ def grad_cam(
 ) -> ClassMaps:
     """Grad-CAM of ``x`` at ``layer`` (a stage or block name; default: the last stage).
 
-    Works for plain and residual networks alike. The forward hook is removed whatever happens.
+    Works for plain and residual networks alike. A stage's output comes from
+    ``forward_intermediates``; a block's from a forward hook, removed whatever happens.
     """
     valid = grad_cam_layers(model)
     layer = layer or model.stage_names[-1]
     if layer not in valid:
         raise ValueError(f"unknown layer {layer!r}; layers: {', '.join(valid)}")
-    module = model.get_submodule(layer)
     captured: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    handle = None
+    if layer not in model.stage_names:  # a block inside a stage
+        module = model.get_submodule(layer)
+        handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
     was_training = model.training
     model.eval()
     try:
         with torch.enable_grad():
-            logits = model(x.detach().requires_grad_(False))
+            inputs = x.detach().requires_grad_(False)
+            if handle is None:  # intermediate 0 is the stem, 1.. the stages
+                index = model.stage_names.index(layer) + 1
+                features, captured = model.forward_intermediates(inputs, indices=[index])
+                logits = model.forward_head(features)
+            else:
+                logits = model(inputs)
             activation = captured[0]
             classes = _targets(logits.detach(), target, topk)
             maps = []
@@ -124,7 +133,8 @@ def grad_cam(
                 alpha = gradient.float().mean(dim=(2, 3), keepdim=True)
                 maps.append(torch.relu((alpha * activation.float()).sum(1)).detach())
     finally:
-        handle.remove()
+        if handle is not None:
+            handle.remove()
         model.train(was_training)
     probabilities = logits.detach().softmax(1).gather(1, classes)
     return ClassMaps(torch.stack(maps, 1), classes, probabilities, layer)

@@ -177,12 +177,8 @@ def measure_invariance(
 
 def stage_outputs(model: ResNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """The stem's and every stage's output, in order (the stem includes the max pool)."""
-    out = {"stem": model.forward_stem(x)}
-    h = out["stem"]
-    for name in model.stage_names:
-        h = getattr(model, name)(h)
-        out[name] = h
-    return out
+    intermediates = model.forward_intermediates(x, intermediates_only=True)
+    return dict(zip(["stem", *model.stage_names], intermediates))
 
 
 @_in_eval_mode

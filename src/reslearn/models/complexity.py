@@ -5,7 +5,7 @@ multiply-adds, so we halve it). Nothing here is typed in by hand.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,27 +24,24 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _counted_forward(
-    model: nn.Module, input_shape: tuple[int, ...], hooked: Sequence[nn.Module] = ()
-) -> tuple[FlopCounterMode, list[tuple[int, ...]]]:
-    """One eval-mode forward pass under a FLOP counter; the output shapes of ``hooked``."""
+def _eval_forward(model: nn.Module, input_shape: tuple[int, ...], forward: Callable) -> Any:
+    """``forward(x)`` in eval mode without gradients, on one zero input of ``input_shape``."""
     param = next(model.parameters())
     x = torch.zeros((1, *input_shape), device=param.device, dtype=param.dtype)
-    shapes: list[tuple[int, ...]] = []
-    handles = [
-        m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
-        for m in hooked
-    ]
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
+        with torch.no_grad():
+            return forward(x)
     finally:
         model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return counter, shapes
+
+
+def _counted_forward(model: nn.Module, input_shape: tuple[int, ...]) -> FlopCounterMode:
+    """One eval-mode forward pass under a FLOP counter."""
+    with FlopCounterMode(display=False) as counter:
+        _eval_forward(model, input_shape, model)
+    return counter
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -53,8 +50,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     Convolutions and the linear layer count, as in the paper; BN, ReLU, pooling and the
     shortcut additions are not counted.
     """
-    counter, _ = _counted_forward(model, input_shape)
-    return counter.get_total_flops() // 2
+    return _counted_forward(model, input_shape).get_total_flops() // 2
 
 
 @dataclass(frozen=True)
@@ -74,16 +70,17 @@ class StageProfile:
 
 def stage_profiles(model: ResNet, input_shape: tuple[int, ...]) -> list[StageProfile]:
     """Per-stage output shapes, parameters and multiply-adds (the paper's Table 1, measured)."""
-    # (name, blocks, the modules that hold its parameters and FLOPs, the module that ends it)
-    parts: list[tuple[str, int, list[str], nn.Module]] = [
-        ("stem", 0, ["conv1", "bn1"], model.maxpool)
-    ]
-    for name in model.stage_names:
-        stage = getattr(model, name)
-        parts.append((name, len(stage), [name], stage))
-    parts.append(("head", 0, ["fc"], model.fc))
-    counter, shapes = _counted_forward(model, input_shape, [end for *_, end in parts])
-    flops = counter.get_flop_counts()
+    # (name, blocks, the modules that hold its parameters and FLOPs)
+    parts: list[tuple[str, int, list[str]]] = [("stem", 0, ["conv1", "bn1"])]
+    parts += [(name, len(getattr(model, name)), [name]) for name in model.stage_names]
+    parts.append(("head", 0, ["fc"]))
+    flops = _counted_forward(model, input_shape).get_flop_counts()
+
+    def outputs(x: torch.Tensor) -> list[torch.Tensor]:
+        features, intermediates = model.forward_intermediates(x)
+        return [*intermediates, model.forward_head(features)]
+
+    shapes = [tuple(out.shape[1:]) for out in _eval_forward(model, input_shape, outputs)]
     prefix = type(model).__name__
     return [
         StageProfile(
@@ -93,7 +90,7 @@ def stage_profiles(model: ResNet, input_shape: tuple[int, ...]) -> list[StagePro
             parameters=sum(count_parameters(getattr(model, m)) for m in members),
             macs=sum(sum(flops.get(f"{prefix}.{m}", {}).values()) for m in members) // 2,
         )
-        for (name, blocks, members, _), shape in zip(parts, shapes)
+        for (name, blocks, members), shape in zip(parts, shapes)
     ]
 
 
