@@ -15,7 +15,7 @@ from reslearn.train.config import DECODES, LOADERS
 from reslearn.train.recipes import SCHEDULES
 
 #: Flags that still make sense when resuming (everything else comes from the run's config).
-_RESUME_FLAGS = {"resume", "quiet", "func", "command", "debug"}
+_RESUME_FLAGS = {"resume", "quiet", "allow_data_change", "func", "command", "debug"}
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
             )
         config = None
     else:
+        if args.allow_data_change:
+            raise ValueError("--allow-data-change applies only with --resume")
         if args.data is None:
             raise ValueError("--data is required (a folder, cifar10, cifar100 or fashion-mnist)")
         config = _config_from_args(args)
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             overwrite=args.overwrite,
             quiet=args.quiet,
+            allow_data_change=args.allow_data_change,
         )
     except TrainingStopped as stop:
         if not _is_main_process():
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if stop.checkpoint:
             run_dir = Path(stop.checkpoint).parent.parent  # RUN/checkpoints/step-N.pt
             print(f"  last checkpoint: {stop.checkpoint}", file=sys.stderr)
-            if stop.exit_code != 1:
+            if stop.resumable:
                 launcher = "reslearn train"
                 if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # started by torchrun
                     per_node = os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])
@@ -162,7 +165,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     where = parser.add_argument_group("run folder")
     where.add_argument("--out", metavar="DIR", help="run folder (runs/<model>-<data>-<time>)")
     where.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly")
-    where.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    where.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out (only a folder reslearn made; what goes is printed)",
+    )
+    where.add_argument(
+        "--allow-data-change",
+        action="store_true",
+        help="with --resume: continue although images were added, removed or changed since "
+        "the run started (never other classes)",
+    )
     where.add_argument("--quiet", action="store_true", help="log lines instead of a progress bar")
 
     sched = parser.add_argument_group("optimisation (defaults come from the recipe)")

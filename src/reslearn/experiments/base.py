@@ -5,6 +5,7 @@ into ``results.json`` and a report page.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shlex
@@ -20,8 +21,10 @@ from reslearn.models import create_model
 from reslearn.jsonfile import read_json, read_json_record
 from reslearn.train.checkpoint import list_checkpoints
 from reslearn.train.config import TrainConfig
+from reslearn.train.lock import LOCK_FILE, FolderLock
 from reslearn.train.metrics import read_metrics
 from reslearn.train.run import CONFIG, METRICS, SUMMARY, train
+from reslearn.train.runfolder import write_json
 
 EXPERIMENT_FILE, RESULTS_FILE, REPORT_FILE = "experiment.json", "results.json", "report.html"
 
@@ -192,13 +195,40 @@ def run_experiment(
     report.html into ``out``; returns the results.
 
     A finished run (summary.json present) is reused; an interrupted one is resumed from its
-    checkpoint. A run trained with other settings is an error, never silently mixed in.
+    checkpoint. A run trained with other settings is an error, never silently mixed in. The
+    folder is locked meanwhile: a second process running an experiment in it is refused
+    (and each run's own folder is locked by its training).
     """
     experiment.check(settings)
     planned = experiment.plan(settings)
     for run in planned:
         run.config.validate()
     root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--out {root} is a file; give a folder")
+    lock = FolderLock(root, what="experiment")
+    try:
+        return _run_planned(experiment, settings, planned, root, quiet=quiet, command=command)
+    except BaseException:
+        if lock.created and [p.name for p in root.iterdir()] == [LOCK_FILE]:
+            with contextlib.suppress(OSError):  # a folder made for nothing goes again
+                lock.path.unlink()
+                root.rmdir()
+        raise
+    finally:
+        lock.release()
+
+
+def _run_planned(
+    experiment: Experiment,
+    settings: ExperimentSettings,
+    planned: list[PlannedRun],
+    root: Path,
+    *,
+    quiet: bool,
+    command: Sequence[str] | None,
+) -> dict[str, Any]:
+    """``run_experiment``'s work, with the folder locked."""
     for run in planned:  # before anything is written: a mismatch leaves the folder as it was
         if (root / "runs" / run.name / CONFIG).is_file():
             _check_same_settings(run, root / "runs" / run.name)
@@ -247,13 +277,13 @@ def _claim_folder(
             raise ValueError(
                 f"{root} holds the '{existing}' experiment; give '{name}' another --out"
             )
-    elif root.is_dir() and any(root.iterdir()):
+    elif root.is_dir() and any(p.name != LOCK_FILE for p in root.iterdir()):
         raise ValueError(
             f"{root} is not empty and is not an experiment folder; choose another --out"
         )
     root.mkdir(parents=True, exist_ok=True)
     record = {"experiment": name, "settings": settings.as_dict(), "command": list(command or [])}
-    marker.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(marker, record)
 
 
 def ensure_run(run: PlannedRun, run_dir: Path, *, quiet: bool, label: str) -> FinishedRun:

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from reslearn.atomic import atomic_write
+
 _MAX_ANNOTATED = 20  # classes up to which every cell shows its count
 _MAX_LABELLED = 100  # classes up to which every tick shows its class name
 
@@ -58,4 +60,4 @@ def plot_confusion(
                         fontsize=font,
                         color="white" if shares[row, col] > 0.5 else "black",
                     )
-    figure.savefig(path, format="png")
+    atomic_write(path, lambda f: figure.savefig(f, format="png"), durable=False)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reslearn.atomic import atomic_write
+
 Runs = Sequence[tuple[str, list[dict[str, Any]]]]  # (label, metrics.jsonl records)
 
 
@@ -68,4 +70,5 @@ def plot_curve_panels(
     for axes, top in zip(axes_list, tops):
         axes.set_ylim(0, min(100, max(5.0, (max(tops) if share_y else top) * 1.1)))
     figure.tight_layout()
-    figure.savefig(path)
+    kind = Path(path).suffix[1:] or None  # written whole or not at all
+    atomic_write(path, lambda file: figure.savefig(file, format=kind), durable=False)

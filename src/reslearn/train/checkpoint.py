@@ -1,14 +1,17 @@
 """Training checkpoints: written atomically, read only with ``weights_only=True``.
 
 A checkpoint holds everything a run needs to continue bit for bit: the step, the model, the
-optimizer (momentum buffers), the schedule's state and the global RNG states. The run folder
-keeps the newest two; if the newest is damaged, resuming falls back to the one before it.
+optimizer (momentum buffers), the schedule's state and the global RNG states (a run adds its
+run id and its logging window). The run folder keeps the newest two; if the newest is damaged
+(or, as the run decides, another run's, or does not fit its network), resuming falls back to
+the one before it.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,20 +65,31 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def load_latest_checkpoint(
-    folder: str | Path, map_location: str | torch.device = "cpu"
+    folder: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    accept: Callable[[Path, dict[str, Any]], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """The newest readable checkpoint in ``folder``, warning about each damaged newer one."""
+    """The newest readable checkpoint in ``folder``, warning about each damaged newer one.
+
+    ``accept(path, state)`` may refuse a readable checkpoint with a ValueError (another run's,
+    or one that does not fit the network); it then counts as damaged, and the one before is
+    tried.
+    """
     candidates = list_checkpoints(folder)
     if not candidates:
         raise FileNotFoundError(f"no checkpoint in {folder}; the run cannot be resumed")
     problems = []
     for path in reversed(candidates):
         try:
-            return path, load_checkpoint(path, map_location)
+            state = load_checkpoint(path, map_location)
+            if accept is not None:
+                accept(path, state)
+            return path, state
         except ValueError as error:
             problems.append(str(error))
             warnings.warn(f"{error}; falling back to the previous checkpoint", stacklevel=2)
-    raise ValueError(f"every checkpoint in {folder} is damaged: {'; '.join(problems)}")
+    raise ValueError(f"no checkpoint in {folder} can be resumed: {'; '.join(problems)}")
 
 
 def rng_state() -> dict[str, Any]:

@@ -4,11 +4,11 @@ that can be resumed exactly."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -38,10 +38,33 @@ from reslearn.train.checkpoint import load_latest_checkpoint, save_checkpoint
 from reslearn.train.config import TrainConfig
 from reslearn.train.distributed import Distributed
 from reslearn.train.distributed import setup as setup_distributed
+from reslearn.train.fingerprint import (
+    data_change,
+    dataset_fingerprint,
+    legacy_sizes_change,
+    listing_fingerprint,
+)
 from reslearn.train.init import init_model_options, load_initial_weights
+from reslearn.train.lock import FolderInUse, FolderLock
 from reslearn.train.metrics import MetricsLog, read_metrics
 from reslearn.train.recipes import get_recipe
-from reslearn.train.trainer import EvalSet, LoopHooks, Trainer, check_batch_split
+from reslearn.train.runfolder import (
+    MARKER,
+    check_run_dir,
+    clear_run_dir,
+    contents,
+    new_run_id,
+    write_failure,
+    write_json,
+    write_marker,
+)
+from reslearn.train.trainer import (
+    EvalSet,
+    LoopHooks,
+    Trainer,
+    TrainingStopped,
+    check_batch_split,
+)
 from reslearn.weights import save_weights
 
 CONFIG, METRICS, WEIGHTS, CURVES, SUMMARY, SPLIT = (
@@ -69,23 +92,6 @@ def default_run_dir(config: TrainConfig, data_name: str) -> Path:
     """``runs/<model>-<data>-<recipe>-<time>``: a new folder for every run."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{config.model}-{data_name}-{config.recipe}-{stamp}"
-
-
-def check_run_dir(path: Path, *, overwrite: bool) -> None:
-    """Refuse to reuse a non-empty folder unless ``overwrite`` (resume is a separate path)."""
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {path} is a file; give a folder")
-    if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise ValueError(
-                f"output folder {path} exists; pass --resume {path} to continue it "
-                "or --overwrite to replace it"
-            )
-        if not (path / CONFIG).is_file():  # never delete a folder that is not a run
-            raise ValueError(
-                f"--overwrite replaces only a reslearn run folder, and {path} has no {CONFIG}; "
-                "choose another --out"
-            )
 
 
 def _git_revision() -> str | None:
@@ -142,6 +148,7 @@ class Prepared:
     eval_sets: dict[str, EvalSet | StreamEval]
     normalizer: Normalizer
     val_indices: np.ndarray | None
+    fingerprint: dict[str, Any] | None = None  # what a resumed run compares (see fingerprint)
 
 
 def _prepare(config: TrainConfig, device: torch.device, progress: bool) -> Prepared:
@@ -204,6 +211,7 @@ def _prepare(config: TrainConfig, device: torch.device, progress: bool) -> Prepa
         eval_sets,
         normalizer,
         val_indices,
+        fingerprint=dataset_fingerprint(dataset),
     )
 
 
@@ -274,7 +282,7 @@ def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
     }
     return Prepared(
         listing.name, listing.root, listing.classes, 3, (crop, crop), [], resolved, train,
-        eval_sets, normalizer, val_indices,
+        eval_sets, normalizer, val_indices, fingerprint=listing_fingerprint(listing),
     )  # fmt: skip
 
 
@@ -285,11 +293,15 @@ def train(
     resume: str | Path | None = None,
     overwrite: bool = False,
     quiet: bool = False,
+    allow_data_change: bool = False,
 ) -> RunResult:
     """Train ``config`` into a run folder (new, overwritten, or resumed from its checkpoint).
 
     Under torchrun every process calls this; rank 0 alone writes the folder. After torchrun
     restarted the job (``--max-restarts``) the run in ``out`` resumes from its last checkpoint.
+    The folder is locked for the run's life (rank 0 holds the lock); another process training
+    into it is refused. A resumed run refuses data whose classes changed, and data whose images
+    changed unless ``allow_data_change``.
     """
     started = time.perf_counter()
     if resume is not None:
@@ -299,10 +311,145 @@ def train(
     else:
         device_name = config.device
     where, device = setup_distributed(device_name)
+    held: list[FolderLock] = []
+    failed = True
     try:
-        return _train(config, out, resume, overwrite, quiet, where, device, started)
+        result = _train(
+            config, out, resume, overwrite, quiet, where, device, started, held, allow_data_change
+        )
+        failed = False
+        return result
     finally:
+        for lock in held:
+            _release(lock, failed)
         where.close()
+
+
+def _lock(folder: Path, where: Distributed, device: torch.device, held: list) -> None:
+    """Rank 0 locks ``folder`` for the run's life; every process learns whether it could."""
+    refused = None
+    if where.is_main:
+        try:
+            held.append(FolderLock(folder))
+        except FolderInUse as error:
+            refused = error
+    (anyone,) = where.any(refused is not None, device=device)
+    if refused is not None:
+        raise refused
+    if anyone:
+        raise FolderInUse(f"{folder} is in use by another reslearn process")
+
+
+def _release(lock: FolderLock, failed: bool) -> None:
+    """Unlock; a folder this run created and left without any file of its own goes too."""
+    if failed and lock.created and not contents(lock.folder):
+        (lock.folder / MARKER).unlink(missing_ok=True)
+        lock.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            lock.folder.rmdir()
+    lock.release()
+
+
+def _new_run(run_dir: Path, overwrite: bool) -> str:
+    """Under the folder's lock: clear what an earlier run left (with ``overwrite``; printing
+    what goes), mark the folder as a new run's, and return the run's id."""
+    if contents(run_dir):
+        if not overwrite:  # a run finished in it since the folder was checked
+            raise ValueError(
+                f"output folder {run_dir} exists; pass --resume {run_dir} to continue it "
+                "or --overwrite to replace it"
+            )
+        clear_run_dir(run_dir)
+    run_id = new_run_id()
+    write_marker(run_dir, run_id)
+    return run_id
+
+
+def _resumed_data_change(run_dir: Path, record: dict, data: Prepared, allow: bool) -> str | None:
+    """How the data differs from what the run started on (None: not at all); refuses other
+    classes always and other images unless ``allow``."""
+    saved = record.get("data", {})
+    change = data_change(saved, data.fingerprint) if data.fingerprint else None
+    if change is None and "fingerprint" not in saved:  # a run saved before fingerprints
+        eval_images = {k: len(v.labels) for k, v in data.eval_sets.items()}
+        sizes = legacy_sizes_change(saved, len(data.train), eval_images)
+        change = ("images", sizes) if sizes else None
+    if change is None:
+        return None
+    kind, what = change
+    if kind == "classes":
+        raise ValueError(
+            f"the classes of {data.source} changed since {run_dir} started ({what}); a run "
+            "cannot continue on other classes: train a new one"
+        )
+    if not allow:
+        raise ValueError(
+            f"the data in {data.source} changed since {run_dir} started ({what}), so resuming "
+            "would not continue the same run; restore it, or pass --allow-data-change to "
+            "continue on the new images"
+        )
+    return what
+
+
+def _record_data_change(run_dir, record, data: Prepared, what: str, step: int) -> None:
+    """config.json (and split.json) after ``--allow-data-change``: the data now trained on,
+    and when and how it changed."""
+    before = record.get("data", {})
+    record["data"] = {
+        **before,
+        "train_images": len(data.train),
+        "eval_images": {k: len(v.labels) for k, v in data.eval_sets.items()},
+        "skipped_images": data.skipped,
+        "fingerprint": data.fingerprint,
+    }
+    change = {"step": step, "change": what, "before": before.get("fingerprint")}
+    record["data_changes"] = [*record.get("data_changes", []), change]
+    write_json(run_dir / CONFIG, record)
+    if data.val_indices is not None:
+        split = {"seed": record["resolved"]["seed"], "val_indices": data.val_indices.tolist()}
+        write_json(run_dir / SPLIT, split, indent=None)
+    print(
+        f"warning: continuing {run_dir} at step {step} on changed data ({what}); "
+        "config.json records the change",
+        file=sys.stderr,
+    )
+
+
+def _fits(trainer: Trainer, run_id: str | None):
+    """A checkpoint is resumed only when it is this run's and fits its network; loads it."""
+
+    def accept(path: Path, state: dict[str, Any]) -> None:
+        if run_id is not None and state.get("run_id") != run_id:
+            raise ValueError(
+                f"checkpoint {path} is not this run's (its run id is "
+                f"{state.get('run_id') or 'missing'}, the run's {run_id})"
+            )
+        try:
+            trainer.load_state_dict(state)
+            state["step"], state["metrics_bytes"]  # noqa: B018  (present, or not a checkpoint)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
+            reason = " ".join(str(error).split())[:200] or type(error).__name__
+            raise ValueError(f"checkpoint {path} does not fit this run ({reason})") from None
+
+    return accept
+
+
+def _cannot_write(reason: str, what: str, step: int, last: str | None) -> TrainingStopped:
+    """The stop after a failed write (a full disk): the run folder keeps its last checkpoint."""
+    fix = "free some space" if reason.startswith(("no space", "disk quota")) else "fix that"
+    if last is not None:
+        tail = (
+            f"{what} could not be written; the run folder keeps its last checkpoint "
+            f"({Path(last).name}): {fix}, then resume"
+        )
+    else:
+        tail = (
+            f"{what} could not be written and there is no checkpoint yet: {fix}, then start "
+            "the run again with --overwrite"
+        )
+    return TrainingStopped(
+        f"{reason}: {tail}", step=step, checkpoint=last, exit_code=1, resumable=last is not None
+    )
 
 
 def _restarted_run(out: str | Path | None, where: Distributed) -> tuple[Path | None, bool]:
@@ -327,7 +474,9 @@ def _check_processes(config, out, resume, where: Distributed, device: torch.devi
     check_batch_split(batch_size, where.world, config.accumulate)
 
 
-def _train(config, out, resume, overwrite, quiet, where, device, started) -> RunResult:
+def _train(
+    config, out, resume, overwrite, quiet, where, device, started, held, allow_data_change
+) -> RunResult:
     if resume is None:
         resume, again = _restarted_run(out, where)
         overwrite = overwrite or again
@@ -343,6 +492,8 @@ def _train(config, out, resume, overwrite, quiet, where, device, started) -> Run
             check_run_dir(Path(out), overwrite=overwrite)
     _check_processes(config, out, resume, where, device)
     where.barrier()  # every process has checked the folder before rank 0 writes into it
+    if resume is not None or out is not None:  # locked before the data is read
+        _lock(Path(resume if resume is not None else out), where, device, held)
     with where.main_first():  # rank 0 fills the decode cache, the others read it
         data = _prepare(config, device, progress=speak)
     resolved = data.resolved
@@ -350,10 +501,12 @@ def _train(config, out, resume, overwrite, quiet, where, device, started) -> Run
         run_dir = Path(out) if out is not None else default_run_dir(config, data.name)
         if out is None:
             check_run_dir(run_dir, overwrite=overwrite)
-        if where.is_main:
-            if run_dir.is_dir() and overwrite:
-                shutil.rmtree(run_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
+            _lock(run_dir, where, device, held)
+        run_id = _new_run(run_dir, overwrite) if where.is_main else None
+    else:
+        saved_record = json.loads((run_dir / CONFIG).read_text())
+        run_id = saved_record.get("run_id")  # None for a run made before run ids
+        data_changed = _resumed_data_change(run_dir, saved_record, data, allow_data_change)
     classes = data.classes
     if resume is not None:  # the options the run was built with (--init may have added some)
         saved = json.loads((run_dir / CONFIG).read_text())["resolved"]
@@ -385,14 +538,19 @@ def _train(config, out, resume, overwrite, quiet, where, device, started) -> Run
 
     start, truncate_to, elapsed_before = 0, None, 0.0
     if resume is not None:
-        path, state = load_latest_checkpoint(run_dir / "checkpoints", map_location=device)
-        trainer.load_state_dict(state)
+        path, state = load_latest_checkpoint(
+            run_dir / "checkpoints", map_location=device, accept=_fits(trainer, run_id)
+        )  # and loaded into the trainer
+        trainer.resume_log_window = state.get("log_window")
         start, truncate_to = state["step"], state["metrics_bytes"]
         elapsed_before = state.get("elapsed_s", 0.0)
+        if data_changed is not None and where.is_main:
+            _record_data_change(run_dir, saved_record, data, data_changed, start)
         if where.is_main:  # also with --quiet: a restarted job says where it continues
             print(f"resuming {run_dir} from {path.name} (step {start})", file=sys.stderr)
     elif where.is_main:
         record = {
+            "run_id": run_id,
             "settings": config.as_dict(),
             "resolved": resolved.as_dict(),
             "data": {
@@ -406,19 +564,20 @@ def _train(config, out, resume, overwrite, quiet, where, device, started) -> Run
                 "skipped_images": data.skipped,
                 "loader": resolved.loader,
                 "decode": _decode_place(data),
+                "fingerprint": data.fingerprint,
             },
             "environment": {**_environment(device), "processes": where.world},
         }
         if init_report is not None:
             record["init"] = dataclasses.asdict(init_report)
-        (run_dir / CONFIG).write_text(json.dumps(record, indent=2) + "\n")
+        write_json(run_dir / CONFIG, record)
         if data.val_indices is not None:
-            (run_dir / SPLIT).write_text(
-                json.dumps({"seed": config.seed, "val_indices": data.val_indices.tolist()})
-            )
+            split = {"seed": config.seed, "val_indices": data.val_indices.tolist()}
+            write_json(run_dir / SPLIT, split, indent=None)
 
     log = MetricsLog(run_dir / METRICS, truncate_to=truncate_to) if where.is_main else None
     loop_started = time.perf_counter()
+    last_checkpoint = [str(path) if resume is not None else None]
 
     def checkpoint(step: int) -> str:
         state = trainer.state_dict()
@@ -426,30 +585,58 @@ def _train(config, out, resume, overwrite, quiet, where, device, started) -> Run
             step=step,
             metrics_bytes=log.tell(),
             elapsed_s=elapsed_before + time.perf_counter() - loop_started,
+            run_id=run_id,
+            log_window=trainer.log_window or {"steps": 0},
         )
-        return str(save_checkpoint(run_dir / "checkpoints", state))
+        folder = run_dir / "checkpoints"
+        try:
+            last_checkpoint[0] = str(save_checkpoint(folder, state))
+        except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
+            reason = write_failure(error, folder)
+            if reason is None:
+                raise
+            what = f"the checkpoint of step {step}"
+            raise _cannot_write(reason, what, step, last_checkpoint[0]) from None
+        return last_checkpoint[0]
+
+    def write_log(record: dict[str, Any]) -> None:
+        try:
+            log.write(record)
+        except OSError as error:
+            reason = write_failure(error, run_dir) or str(error)
+            raise _cannot_write(reason, METRICS, record["step"], last_checkpoint[0]) from None
 
     if where.is_main:
-        hooks = LoopHooks(log=log.write, checkpoint=checkpoint, progress=speak, print_logs=quiet)
+        hooks = LoopHooks(log=write_log, checkpoint=checkpoint, progress=speak, print_logs=quiet)
     else:  # the other processes train and evaluate their shards, and write nothing
         hooks = LoopHooks(progress=False)
     try:
         final = trainer.fit(start, hooks)
     finally:
-        if log is not None:
-            log.close()
-            draw_curves(run_dir, resolved)
+        if log is not None:  # a full disk is reported where it happened, not here again
+            with contextlib.suppress(OSError):
+                log.close()
+            with contextlib.suppress(OSError):
+                draw_curves(run_dir, resolved)
         if isinstance(data.train, StreamData):
             data.train.close()
     wall = elapsed_before + time.perf_counter() - loop_started
     if where.is_main:
-        _finish(run_dir, trainer, data, resolved, final, wall, resume is not None, started)
+        try:
+            _finish(run_dir, trainer, data, resolved, final, wall, resume is not None, started)
+        except (OSError, RuntimeError) as error:
+            reason = write_failure(error, run_dir)
+            if reason is None:
+                raise
+            what = "the finished run's files"
+            raise _cannot_write(reason, what, resolved.iterations, last_checkpoint[0]) from None
     where.barrier()
     return RunResult(run_dir, resolved, final, wall)
 
 
 def _finish(run_dir, trainer, data, resolved, final, wall, resumed, started) -> None:
-    """The finished run's files: weights, summary, evaluation, report."""
+    """The finished run's files, each written atomically: weights, evaluation, then
+    summary.json, which marks the run finished, then the report (a page drawn from them)."""
     save_weights(
         run_dir / WEIGHTS,
         trainer.model,
@@ -475,8 +662,8 @@ def _finish(run_dir, trainer, data, resolved, final, wall, resumed, started) -> 
         "last_session_seconds": round(time.perf_counter() - started, 1),
         **{k: v for k, v in final.items() if k != "step"},
     }
-    (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     _write_evaluation(run_dir, trainer, data.classes)
+    write_json(run_dir / SUMMARY, summary)
     from reslearn.report.run_report import write_run_report  # it reads these file names
 
     write_run_report(run_dir)
@@ -490,7 +677,7 @@ def _write_evaluation(run_dir: Path, trainer: Trainer, classes: list[str]) -> No
         return
     result = evaluations[split]
     record = {"split": split, "step": trainer.config.iterations, **result.as_dict(classes)}
-    (run_dir / EVALUATION).write_text(json.dumps(record) + "\n")
+    write_json(run_dir / EVALUATION, record, indent=None)
     plot_confusion(
         result.confusion,
         classes,

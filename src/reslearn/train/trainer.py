@@ -48,11 +48,22 @@ def check_batch_split(batch_size: int, processes: int, accumulate: int) -> None:
 
 
 class TrainingStopped(Exception):
-    """A run ended early; ``checkpoint`` is the file to resume from (None if there is none)."""
+    """A run ended early; ``checkpoint`` is the file to resume from (None if there is none);
+    ``resumable``: whether resuming from it is the way on (a stop by a signal, a full disk),
+    by default whenever ``exit_code`` is not 1 (a failure to fix first)."""
 
-    def __init__(self, message: str, *, step: int, checkpoint: str | None, exit_code: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: int,
+        checkpoint: str | None,
+        exit_code: int,
+        resumable: bool | None = None,
+    ) -> None:
         super().__init__(message)
         self.step, self.checkpoint, self.exit_code = step, checkpoint, exit_code
+        self.resumable = exit_code != 1 if resumable is None else resumable
 
 
 @dataclass
@@ -90,6 +101,12 @@ class Trainer:
     under bf16 autocast (unless ``precision == "fp32"``), an SGD step. The batch of any step is
     a pure function of (seed, step), so the loop can start anywhere.
     """
+
+    #: The logging window (loss and error sums, steps, seconds) as the latest checkpoint saw
+    #: it, and the one a resumed run continues: the first record after a resume then averages
+    #: the same steps as an uninterrupted run's (see ``fit``).
+    log_window: dict[str, Any] | None = None
+    resume_log_window: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -307,6 +324,66 @@ class Trainer:
         self.plateau_waited = schedule.get("plateau_waited", 0)
         set_rng_state(state["rng"])
 
+    def nonfinite_tensors(self) -> list[str]:
+        """The names of the parameters and buffers holding an inf or NaN (one host sync)."""
+        named = [
+            (name, tensor)
+            for name, tensor in (*self.model.named_parameters(), *self.model.named_buffers())
+            if tensor.is_floating_point()
+        ]
+        if not named:
+            return []
+        finite = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist()
+        return [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
+
+    def _stop_if_weights_nonfinite(
+        self, done: int, lr: float, last_saved: str | None, *, agree: bool = True
+    ) -> None:
+        """Before weights are evaluated or saved: stop (keeping the last good checkpoint) when
+        an update made any of them inf or NaN; with ``agree`` every process agrees."""
+        bad = self.nonfinite_tensors()
+        (anywhere,) = self.where.any(bool(bad), device=self.device) if agree else (bool(bad),)
+        if anywhere:
+            what = f"{len(bad)} tensors, e.g. {bad[0]}" if bad else "on another process"
+            raise TrainingStopped(
+                f"the weights became non-finite by step {done} ({what}; lr {lr:g}); the "
+                "weights were not saved; try a lower --lr or --precision fp32",
+                step=done,
+                checkpoint=last_saved,
+                exit_code=1,
+            )
+
+    def _window_state(
+        self, loss: torch.Tensor, wrong: torch.Tensor, steps: int, seconds: float, gather: bool
+    ) -> dict[str, Any]:
+        """The logging window for a checkpoint: every process's sums, one row each (with
+        ``gather``, a collective; else this process's row alone)."""
+        if steps == 0:
+            return {"steps": 0}
+        gather = gather and self.where.enabled
+        rows = torch.zeros((self.where.world if gather else 1, 2), dtype=torch.float64)
+        rows = rows.to(self.device)
+        rows[self.where.rank if gather else 0] = torch.stack([loss.double(), wrong.double()])
+        rows = self.where.sum(rows).cpu() if gather else rows.cpu()  # float64 holds them exactly
+        return {"steps": steps, "seconds": seconds, "loss": rows[:, 0], "wrong": rows[:, 1]}
+
+    def _restore_window(self, loss: torch.Tensor, wrong: torch.Tensor) -> tuple[int, float]:
+        """Fill the window sums from ``resume_log_window``; returns its (steps, seconds)."""
+        saved, self.resume_log_window = self.resume_log_window, None
+        if not saved or not saved.get("steps"):
+            return 0, 0.0
+        rows_loss, rows_wrong = saved["loss"], saved["wrong"]
+        if len(rows_loss) == self.where.world:  # the same processes: each takes its own row
+            mine_loss, mine_wrong = rows_loss[self.where.rank], rows_wrong[self.where.rank]
+        elif self.where.is_main:  # another number of processes: rank 0 carries the sums
+            scale = self.where.world / len(rows_loss)  # the loss is averaged over processes
+            mine_loss, mine_wrong = rows_loss.sum() * scale, rows_wrong.sum()
+        else:
+            return int(saved["steps"]), float(saved["seconds"])
+        loss.fill_(mine_loss.item())
+        wrong.fill_(int(round(mine_wrong.item())))
+        return int(saved["steps"]), float(saved["seconds"])
+
     # -- the loop -----------------------------------------------------------------------------
 
     def fit(self, start: int, hooks: LoopHooks) -> dict[str, Any]:
@@ -318,6 +395,7 @@ class Trainer:
         c = self.config
         total = c.iterations
         if start >= total:  # a finished run resumed again: nothing to train, report the end
+            self._stop_if_weights_nonfinite(total, self.lr_at(total - 1), None)
             return {
                 "step": total,
                 "epoch": round(total / self.steps_per_epoch, 4),
@@ -334,6 +412,16 @@ class Trainer:
         nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
         window_start, window_steps, checked_upto, last_saved = time.perf_counter(), 0, start, None
         window_paused = 0.0
+        if self.resume_log_window:  # resumed mid-window: continue its sums, steps and time
+            window_steps, seconds = self._restore_window(window_loss, window_wrong)
+            window_start -= seconds
+
+        def keep_window(now: float, gather: bool) -> None:  # what a checkpoint saves of it
+            seconds = now - window_start - window_paused
+            self.log_window = self._window_state(
+                window_loss, window_wrong, window_steps, seconds, gather
+            )
+
         postfix: dict[str, str] = {}
         bar = tqdm(
             total=total,
@@ -350,6 +438,8 @@ class Trainer:
                 try:
                     loss, wrong = self.train_step(step)
                 except BadImageError as error:  # nothing of this step was applied yet
+                    if step > start:  # this process alone may have failed: no collective
+                        keep_window(time.perf_counter(), gather=False)
                     saved = hooks.checkpoint(step) if step > start else last_saved
                     raise TrainingStopped(
                         f"{error}; training stopped before step {step + 1}",
@@ -375,6 +465,7 @@ class Trainer:
                     "eval": done % c.eval_every == 0 or done == total,
                     "checkpoint": done % c.checkpoint_every == 0 or done == total,
                 }
+                stop = bool(hooks._stop)  # with several processes: agreed on below, every step
                 if done % check_every == 0 or any(boundary.values()) or hooks._stop:
                     stop, bad = self.where.any(
                         bool(hooks._stop), bool(nonfinite), device=self.device
@@ -420,6 +511,14 @@ class Trainer:
                     window_steps, window_paused = 0, 0.0
                     window_start = time.perf_counter()
                 paused_at = time.perf_counter()
+                # Weights are checked before they are evaluated or saved, by every process alike
+                # (a signal that came after the agreement above: by this process alone).
+                saving = boundary["checkpoint"] or stop
+                agree = bool(boundary["eval"] and self.eval_sets) or saving
+                if agree or hooks._stop:
+                    self._stop_if_weights_nonfinite(
+                        done, self.lr_at(step), last_saved, agree=agree
+                    )
                 if boundary["eval"] and self.eval_sets:
                     last_eval = {"step": done, "epoch": round(done / self.steps_per_epoch, 4)}
                     last_eval.update(self.evaluate())
@@ -436,6 +535,7 @@ class Trainer:
                             f"{c.plateau_patience} evaluations; lr {lr:g} from now on",
                         )
                 if boundary["checkpoint"] or hooks._stop:
+                    keep_window(paused_at, gather=saving)
                     last_saved = hooks.checkpoint(done)
                 # evaluation and checkpoint time does not count against training speed
                 window_paused += time.perf_counter() - paused_at
