@@ -16,6 +16,7 @@ from reslearn.data.device_data import to_device_uint8
 from reslearn.device import DEVICES, resolve_device
 from reslearn.predict import load_images
 from reslearn.report.overlay import save_map_figure
+from reslearn.text import display_name, display_names
 from reslearn.weights import load_weights
 
 
@@ -31,11 +32,13 @@ def run(args: argparse.Namespace) -> int:
     trained = load_weights(weights, device=resolve_device(args.device))
     target = None
     if args.class_name is not None:
-        if args.class_name not in trained.classes:
-            raise ValueError(
-                f"unknown class {args.class_name!r}; classes: {', '.join(trained.classes)}"
-            )
-        target = trained.classes.index(args.class_name)
+        shown = display_names(trained.classes)  # a name may be given as it is printed
+        if args.class_name in trained.classes:
+            target = trained.classes.index(args.class_name)
+        elif args.class_name in shown:
+            target = shown.index(args.class_name)
+        else:
+            raise ValueError(f"unknown class {args.class_name!r}; classes: {', '.join(shown)}")
     images = load_images(args.images, trained)
     device = trained.normalizer.mean.device
     x = trained.normalizer(to_device_uint8(images, device)).float()
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             )
             entries.append({"class": name, "probability": probability, "map": png.name})
         records.append({"image": str(path), "maps": entries})
-        print(f"{path}: " + ", ".join(f"{e['class']} {e['probability']:.1%}" for e in entries))
+        line = f"{path}: " + ", ".join(f"{e['class']} {e['probability']:.1%}" for e in entries)
+        print(display_name(line))  # class names are folder names: any bytes
     summary = {
         "weights": str(weights),
         "method": args.method,

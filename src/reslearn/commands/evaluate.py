@@ -21,6 +21,7 @@ from reslearn.jsonfile import read_json
 from reslearn.report import format_table, plot_confusion
 from reslearn.train.run import CONFIG, WEIGHTS
 from reslearn.weights import TrainedModel, load_weights
+from reslearn.text import display_name
 
 _TABLE_ROWS = 20  # classes up to which the whole per-class table is printed
 _CHUNK = 8192  # images normalised on the device at a time
@@ -106,9 +107,9 @@ def _summary(trained, weights, data_name, split, result: Evaluation, png: Path) 
         order = sorted(order, key=ranked.__getitem__)[:10]
         lines.append(f"lowest per-class accuracy ({len(trained.classes)} classes; all: --json)")
     accuracy = ["-" if math.isnan(a) else f"{100 * a:.2f}" for a in result.per_class_accuracy]
-    rows = [(trained.classes[i], f"{counts[i]:,}", accuracy[i]) for i in order]
+    rows = [(display_name(trained.classes[i]), f"{counts[i]:,}", accuracy[i]) for i in order]
     lines += [format_table(("class", "images", "accuracy %"), rows), "", f"confusion matrix: {png}"]
-    return "\n".join(lines)
+    return display_name("\n".join(lines))  # folder names may hold bytes that are not UTF-8
 
 
 def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config: dict) -> int:
@@ -149,8 +150,8 @@ def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config:
         print(json.dumps({**head, "views": results}))
     else:
         k = min(5, len(trained.classes))
-        print(f"model  {trained.name} ({weights})\ndata   {listing.name} ({args.split} split, "
-              f"{len(files):,} images)\n")  # fmt: skip
+        print(display_name(f"model  {trained.name} ({weights})\ndata   {listing.name} "
+                           f"({args.split} split, {len(files):,} images)\n"))  # fmt: skip
         print(format_table(("view", "what", "top-1 %", f"top-{k} %", "loss"), rows))
     return 0
 

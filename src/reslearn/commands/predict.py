@@ -9,6 +9,7 @@ from reslearn.commands.common import count, paragraph
 from reslearn.commands.evaluate import resolve_weights
 from reslearn.device import DEVICES, resolve_device
 from reslearn.predict import classify, load_images
+from reslearn.text import display_name
 from reslearn.weights import load_weights
 
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             "\n".join([path, *(f"  {p:7.2%}  {name}" for name, p in predictions)])
             for path, predictions in zip(args.images, ranked)
         ]
-        print("\n\n".join(blocks))
+        print(display_name("\n\n".join(blocks)))  # class names are folder names: any bytes
     return 0
 
 

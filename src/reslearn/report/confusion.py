@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from reslearn.atomic import atomic_write
+from reslearn.text import plot_text
 
 _MAX_ANNOTATED = 20  # classes up to which every cell shows its count
 _MAX_LABELLED = 100  # classes up to which every tick shows its class name
@@ -24,6 +25,7 @@ def plot_confusion(
     k = len(classes)
     if confusion.shape != (k, k):
         raise ValueError(f"confusion matrix of shape {confusion.shape} for {k} classes")
+    classes = [plot_text(c) for c in classes]  # file-system names: any bytes, `$`, `\`
     totals = confusion.sum(1, keepdims=True)
     shares = np.divide(confusion, totals, out=np.zeros(confusion.shape), where=totals > 0)
 
@@ -38,7 +40,7 @@ def plot_confusion(
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     if title:
-        axes.set_title(title)
+        axes.set_title(plot_text(title))
 
     if k <= _MAX_LABELLED:
         cell_points = 72 * side * 0.8 / k  # the matrix takes about 80% of the figure's height

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reslearn.atomic import atomic_write
+from reslearn.text import plot_text
 
 Runs = Sequence[tuple[str, list[dict[str, Any]]]]  # (label, metrics.jsonl records)
 
@@ -16,7 +17,7 @@ def _draw_runs(axes: Any, runs: Runs, milestones: Sequence[int]) -> float:
     """Draw each run in its own colour; returns the highest error worth showing."""
     top = 0.0
     for index, (label, records) in enumerate(runs):
-        colour = f"C{index}"
+        colour, label = f"C{index}", plot_text(label)
         train = [(r["step"], 100 * r["train_error"]) for r in records if "train_error" in r]
         for key, style, name in (
             ("test_error", "-", "test"),
@@ -66,7 +67,7 @@ def plot_curve_panels(
     for axes, (title, runs) in zip(axes_list, panels):
         tops.append(_draw_runs(axes, runs, milestones))
         if title:
-            axes.set_title(title)
+            axes.set_title(plot_text(title))
     for axes, top in zip(axes_list, tops):
         axes.set_ylim(0, min(100, max(5.0, (max(tops) if share_y else top) * 1.1)))
     figure.tight_layout()

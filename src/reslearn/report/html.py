@@ -8,6 +8,8 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
+from reslearn.text import display_name
+
 _STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
        color: #222; }
@@ -30,33 +32,38 @@ dt { color: #666; } dd { margin: 0; }
 """
 
 
+def _escape(text: object) -> str:
+    """HTML-escaped text; names with bytes that are not UTF-8 are shown as ``\\xNN``."""
+    return html.escape(display_name(str(text)))
+
+
 class HtmlPage:
     """Build a report page piece by piece; ``write`` saves it. All text is escaped."""
 
     def __init__(self, title: str, subtitle: str = "") -> None:
         self.title = title
-        self.parts = [f"<h1>{html.escape(title)}</h1>"]
+        self.parts = [f"<h1>{_escape(title)}</h1>"]
         if subtitle:
-            self.parts.append(f'<p class="subtitle">{html.escape(subtitle)}</p>')
+            self.parts.append(f'<p class="subtitle">{_escape(subtitle)}</p>')
 
     def heading(self, text: str) -> None:
         """A section heading."""
-        self.parts.append(f"<h2>{html.escape(text)}</h2>")
+        self.parts.append(f"<h2>{_escape(text)}</h2>")
 
     def paragraph(self, text: str) -> None:
         """A paragraph of text."""
-        self.parts.append(f"<p>{html.escape(text)}</p>")
+        self.parts.append(f"<p>{_escape(text)}</p>")
 
     def note(self, text: str, kind: str = "") -> None:
         """A highlighted box; ``kind`` is "", "warning" or "ok"."""
-        self.parts.append(f'<div class="note {kind}">{html.escape(text)}</div>')
+        self.parts.append(f'<div class="note {kind}">{_escape(text)}</div>')
 
     def figure(self, image: str | Path, caption: str) -> None:
         """A PNG embedded in the page, with its caption."""
         data = base64.b64encode(Path(image).read_bytes()).decode("ascii")
         self.parts.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            f'<figure><img src="data:image/png;base64,{data}" alt="{_escape(caption)}">'
+            f"<figcaption>{_escape(caption)}</figcaption></figure>"
         )
 
     def table(
@@ -70,15 +77,15 @@ class HtmlPage:
         """A table; cells of ``verdict_column`` starting with "yes"/"no" are coloured."""
         out = ["<table>"]
         if caption:
-            out.append(f"<caption>{html.escape(caption)}</caption>")
-        out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+            out.append(f"<caption>{_escape(caption)}</caption>")
+        out.append("<tr>" + "".join(f"<th>{_escape(h)}</th>" for h in header) + "</tr>")
         for row in rows:
             cells = []
             for index, cell in enumerate(row):
                 css = ""
                 if index == verdict_column:
                     css = ' class="holds"' if cell.startswith("yes") else ' class="fails"'
-                cells.append(f"<td{css}>{html.escape(str(cell))}</td>")
+                cells.append(f"<td{css}>{_escape(str(cell))}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</table>")
         self.parts.append("".join(out))
@@ -86,20 +93,20 @@ class HtmlPage:
     def definitions(self, items: dict[str, object]) -> None:
         """A two-column list of names and values."""
         body = "".join(
-            f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+            f"<dt>{_escape(str(k))}</dt><dd>{_escape(str(v))}</dd>"
             for k, v in items.items()
         )
         self.parts.append(f"<dl>{body}</dl>")
 
     def code(self, text: str) -> None:
         """Preformatted text, e.g. a command line or a JSON config."""
-        self.parts.append(f"<pre>{html.escape(text)}</pre>")
+        self.parts.append(f"<pre>{_escape(text)}</pre>")
 
     def render(self) -> str:
         """The whole page as a string."""
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head>\n"
+            f"<title>{_escape(self.title)}</title><style>{_STYLE}</style></head>\n"
             "<body>\n" + "\n".join(self.parts) + "\n</body></html>\n"
         )
 

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from reslearn.text import plot_text
+
 
 def blend(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
     """A heat map (H, W) in [0, 1], jet-coloured, half over a uint8 image (H, W, 1 or 3);
@@ -36,5 +38,5 @@ def save_map_figure(
         axes.set_title(name, fontsize=9)
         axes.axis("off")
     if title:
-        figure.suptitle(title, fontsize=10)
+        figure.suptitle(plot_text(title), fontsize=10)
     figure.savefig(path, format="png")

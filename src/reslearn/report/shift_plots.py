@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from reslearn.text import plot_text
+
 
 def plot_shift_report(results: dict[str, Any], path: str | os.PathLike, *, title: str = "") -> None:
     """Three panels from ``reslearn shift``'s JSON: invariance, other transforms, equivariance."""
@@ -41,6 +43,6 @@ def plot_shift_report(results: dict[str, Any], path: str | os.PathLike, *, title
         axes.grid(True, linewidth=0.3)
         axes.legend(fontsize="small")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(plot_text(title))
     figure.tight_layout()
     figure.savefig(path)
