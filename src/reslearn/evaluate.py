@@ -7,6 +7,7 @@ the final handful of numbers and the K x K confusion matrix.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,3 +169,40 @@ def evaluate(
         model, inputs, batch_size=batch_size, precision=precision, channels_last=channels_last
     )
     return evaluate_logits(logits, labels, num_classes=num_classes)
+
+
+def view_scores(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor | Sequence[torch.Tensor], torch.Tensor]],
+    *,
+    precision: str = "bf16",
+    channels_last: bool = True,
+    batch_size: int = 500,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log of the view-averaged softmax scores (n, K), labels (n,)) over ``batches`` of
+    normalised test views on the model's device, such as ``StreamEval.batches`` yields.
+
+    A batch's views are either one tensor (B, V, C, H, W), V views of the same size for each
+    of B images, run in one pass; or a sequence of (B, C, h, w) tensors, one per size (the
+    multi-scale test), each its own pass. Each image's score is the mean of its views' softmax;
+    the log turns it back into something that ranks, top-k and cross-entropy treat exactly
+    like logits (``evaluate_logits``).
+    """
+    options = dict(batch_size=batch_size, precision=precision, channels_last=channels_last)
+    out_scores, out_labels = [], []
+    for views, labels in batches:
+        if isinstance(views, torch.Tensor):
+            count, per_image = views.shape[:2]
+            logits = predict_logits(model, views.flatten(0, 1), **options)
+            probs = logits.softmax(1).reshape(count, per_image, logits.shape[1]).mean(1)
+        else:
+            probs = torch.stack(
+                [predict_logits(model, v, **options).softmax(1) for v in views]
+            ).mean(0)
+        out_scores.append(probs.clamp_min(1e-12).log())
+        out_labels.append(torch.as_tensor(labels))
+    if not out_scores:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        return torch.empty(0, 0, device=device), torch.empty(0, dtype=torch.int64)
+    return torch.cat(out_scores), torch.cat(out_labels)

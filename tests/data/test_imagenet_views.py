@@ -1,12 +1,13 @@
 """The paper's ImageNet augmentation and test views: shapes, ranges and statistics."""
 
+import math
+
 import pytest
 import torch
 
 from reslearn.data.imagenet_views import (
     PCA_EIGENVALUES,
     PCA_EIGENVECTORS,
-    average_scores,
     center_view,
     multiscale_views,
     scale_augment,
@@ -15,7 +16,7 @@ from reslearn.data.imagenet_views import (
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sources import list_image_folder
 from reslearn.data.stream import StreamData, TrainViewSettings
-from reslearn.models import create_model
+from reslearn.evaluate import evaluate_logits, view_scores
 
 
 @pytest.fixture
@@ -94,8 +95,47 @@ def test_test_views(image):
     assert all(abs(v.shape[-1] / v.shape[-2] - 4 / 3) < 0.01 for v in scales)  # aspect kept
 
 
-def test_scores_average_over_views_of_any_size():
-    model = create_model("resnet18", num_classes=5).eval()
-    views = [torch.randn(3, 64, 64), torch.randn(3, 64, 96), torch.randn(2, 3, 64, 64)]
-    scores = average_scores(model, views)
-    assert scores.shape == (5,) and torch.isclose(scores.sum(), torch.tensor(1.0))
+class _ChannelMeans(torch.nn.Module):
+    """Logits = each channel's mean: a constant view of value v scores exactly v."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x.mean((-2, -1))
+
+
+def test_ten_crop_scores_are_softmax_averages_computed_by_hand():
+    # image 0: nine views mildly for class 0 (logits 1, 0, 0), one strongly for class 1 (0, 10,
+    # 0); image 1: ten views for class 2; image 2 as image 0. Averaging the softmax picks class
+    # 0 (0.9 e / (e + 2) + 0.1 / (e^10 + 2) = 0.519 against 0.9 / (e + 2) + 0.1 e^10 /
+    # (e^10 + 2) = 0.291); averaging the logits would pick class 1 (1.0 against 0.9).
+    mild, strong, third = (1.0, 0.0, 0.0), (0.0, 10.0, 0.0), (0.0, 0.0, 3.0)
+    per_image = [[mild] * 9 + [strong], [third] * 10, [mild] * 9 + [strong]]
+    views = torch.tensor(per_image)[:, :, :, None, None].expand(3, 10, 3, 4, 4)
+    labels = torch.tensor([0, 2, 1])
+    scores, out_labels = view_scores(_ChannelMeans(), [(views, labels)], precision="fp32")
+
+    e = math.e
+    p_mild = [e / (e + 2), 1 / (e + 2), 1 / (e + 2)]
+    p_strong = [1 / (e**10 + 2), e**10 / (e**10 + 2), 1 / (e**10 + 2)]
+    p_third = [1 / (e**3 + 2), 1 / (e**3 + 2), e**3 / (e**3 + 2)]
+    averaged = [0.9 * m + 0.1 * s for m, s in zip(p_mild, p_strong)]
+    expected = torch.tensor([averaged, p_third, averaged]).log()
+    assert torch.allclose(scores, expected, atol=1e-6) and torch.equal(out_labels, labels)
+    result = evaluate_logits(scores, out_labels, num_classes=3)
+    assert result.top1_error == 1 / 3  # image 2 (class 1) is scored as class 0
+    assert result.confusion.tolist() == [[1, 0, 0], [1, 0, 0], [0, 0, 1]]
+    # the loss is the cross-entropy of the averaged probabilities
+    loss = -(math.log(averaged[0]) + math.log(p_third[2]) + math.log(averaged[1])) / 3
+    assert result.loss == pytest.approx(loss, rel=1e-6)
+
+
+def test_views_of_different_sizes_run_one_pass_per_size():
+    sizes = [torch.full((1, 3, 4, 4), 0.0), torch.full((1, 3, 6, 8), 0.0)]
+    sizes[0][:, 0], sizes[1][:, 1] = 2.0, 2.0  # class 0 at one size, class 1 at the other
+    scores, _ = view_scores(_ChannelMeans(), [(sizes, torch.tensor([1]))], precision="fp32")
+    high, low = math.e**2 / (math.e**2 + 2), 1 / (math.e**2 + 2)
+    expected = torch.tensor([[(high + low) / 2, (low + high) / 2, low]]).log()
+    assert torch.allclose(scores, expected, atol=1e-6)

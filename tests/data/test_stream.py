@@ -7,7 +7,7 @@ from PIL import Image
 
 from reslearn.data.decode import BadImageError
 from reslearn.data.device_data import epoch_order
-from reslearn.data.imagenet_views import average_scores, center_view, multiscale_views
+from reslearn.data.imagenet_views import center_view, multiscale_views, ten_crop_views
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sources import list_image_folder
 from reslearn.data.stream import (
@@ -19,6 +19,7 @@ from reslearn.data.stream import (
     fit_stream_normalizer,
     read_rgb,
 )
+from reslearn.evaluate import view_scores
 from reslearn.models import create_model
 
 SMALL = TrainViewSettings(shorter=(72, 96), crop=64, lighting=0.1)
@@ -132,19 +133,30 @@ def test_test_views_count_and_average(photo_folder, view):
     model = create_model("resnet18", num_classes=3).eval()
     counting = _Counting(model).eval()
     normalizer = Normalizer(torch.full((3, 1, 1), 0.45), torch.full((3, 1, 1), 0.25))
-    evaluation = StreamEval(files, labels, normalizer, view=view, crop=64, batch_size=20)
-    evaluation.dataset.sides = (64, 80, 96)
-    scores, out_labels = evaluation.scores(counting, precision="fp32", channels_last=False)
+    evaluation = StreamEval(
+        files, labels, normalizer, view=view, crop=64, batch_size=20, sides=(64, 80, 96)
+    )
+    batches = evaluation.batches(torch.device("cpu"))
+    scores, out_labels = view_scores(counting, batches, precision="fp32", channels_last=False)
     assert scores.shape == (3, 3) and torch.equal(out_labels, torch.as_tensor(labels))
-    assert torch.allclose(scores.exp().sum(1), torch.ones(3), atol=1e-5)  # averaged softmax
     inputs = sum(shape[0] for shape in counting.shapes)
     assert inputs == {"center": 3, "10crop": 30, "multiscale": 9}[view]
     if view == "multiscale":  # whole images at three sizes: shorter sides 64, 80, 96
         assert sorted({min(s[2:]) for s in counting.shapes}) == [64, 80, 96]
-        image = read_rgb(files[0])
-        views = [normalizer(v[None])[0] for v in multiscale_views(image, (64, 80, 96))]
-        expected = average_scores(model, views)
-        assert torch.allclose(scores[0].exp(), expected, atol=1e-5)
+    # the oracle: each file's views made here, the model's softmax of each, averaged by hand
+    shorter = round(64 * 256 / 224)
+    for i, file in enumerate(files):
+        image = read_rgb(file)
+        if view == "center":
+            views = [center_view(image, shorter=shorter, crop=64)[None]]
+        elif view == "10crop":
+            views = list(ten_crop_views(image, shorter=shorter, crop=64)[:, None])
+        else:
+            views = [v[None] for v in multiscale_views(image, (64, 80, 96))]
+        with torch.no_grad():
+            probs = [model(normalizer.resized(*v.shape[-2:])(v)).softmax(1)[0] for v in views]
+        expected = sum(probs) / len(probs)
+        assert torch.allclose(scores[i].exp(), expected, atol=1e-5), (view, i)
 
 
 def test_decoding_on_the_device_gives_the_same_batches(write_photo_folder, tmp_path):

@@ -16,7 +16,7 @@ from reslearn.data.imagenet_views import MULTISCALE_SIDES
 from reslearn.data.sources import default_workers, list_image_folder
 from reslearn.data.stream import VIEWS, StreamEval
 from reslearn.device import DEVICES, PRECISIONS, resolve_device
-from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits
+from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
 from reslearn.jsonfile import read_json
 from reslearn.report import format_table, plot_confusion
 from reslearn.train.run import CONFIG, WEIGHTS
@@ -132,9 +132,10 @@ def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config:
             files, labels, trained.normalizer, view=view, crop=trained.image_size[0],
             workers=workers, batch_size=args.batch_size, skip_bad=skip_bad, sides=args.scales,
         )  # fmt: skip
-        scores, targets = evaluation.scores(
-            trained.model, precision=precision, channels_last=True, progress=not args.json
-        )
+        scores, targets = view_scores(
+            trained.model, evaluation.batches(device, progress=not args.json),
+            precision=precision, channels_last=True,
+        )  # fmt: skip
         result = evaluate_logits(scores, targets, num_classes=len(trained.classes))
         base = run_dir / "confusion" if run_dir is not None else weights.with_suffix("")
         png = Path(f"{base}-{view}{'' if args.split == 'test' else '-' + args.split}.png")

@@ -76,11 +76,3 @@ def multiscale_views(
 ) -> list[torch.Tensor]:
     """The whole image at each shorter side, for a fully convolutional network."""
     return [_resize_shorter(image, side) for side in sides]
-
-
-@torch.no_grad()
-def average_scores(model: torch.nn.Module, views: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Softmax scores averaged over views of one image (normalised float tensors, any sizes
-    where the network's global pooling allows); returns (K,)."""
-    scores = [model(view.unsqueeze(0) if view.dim() == 3 else view).softmax(1) for view in views]
-    return torch.cat(scores).mean(0)

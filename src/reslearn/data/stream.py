@@ -38,7 +38,6 @@ from reslearn.data.imagenet_views import (
     ten_crop_views,
 )
 from reslearn.data.normalize import Normalizer
-from reslearn.evaluate import predict_logits
 
 VIEWS = ("center", "10crop", "multiscale")
 _JPEG_MAGIC = b"\xff\xd8"
@@ -403,7 +402,8 @@ class StreamData:
 
 
 class StreamEval:
-    """A held-out split of an image folder, evaluated through one test ``view``."""
+    """A held-out split of an image folder, served through one test ``view`` (data only:
+    ``reslearn.evaluate.view_scores`` runs the model on its ``batches``)."""
 
     def __init__(
         self,
@@ -426,20 +426,13 @@ class StreamEval:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def scores(
-        self,
-        model: torch.nn.Module,
-        *,
-        precision: str,
-        channels_last: bool,
-        rank: int = 0,
-        world: int = 1,
-        progress: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log of the view-averaged softmax scores (n, K), labels (n,)) of the images
-        ``rank::world``, on the model's device. The log turns averaged scores back into
-        something that ranks, top-k and cross-entropy treat exactly like logits."""
-        device = next(model.parameters()).device
+    def batches(
+        self, device: torch.device, *, rank: int = 0, world: int = 1, progress: bool = False
+    ) -> Iterator[tuple[torch.Tensor | list[torch.Tensor], torch.Tensor]]:
+        """The images ``rank::world`` as normalised views on ``device``, batch by batch, with
+        their labels (on ``device``): "center" and "10crop" give (B, V, C, crop, crop), V views
+        of B images (V = 1 or 10); "multiscale" one image per batch, as a list of (1, C, h, w)
+        tensors, one per size. ``reslearn.evaluate.view_scores`` averages their softmax."""
         normalizer = self.normalizer.to(device)
         indices = list(range(rank, len(self.dataset), world))
         multiscale = self.dataset.view == "multiscale"
@@ -450,31 +443,17 @@ class StreamEval:
             batch_size=1 if multiscale else max(1, self.batch_size // self._views_per_image()),
             collate_fn=_collate_lists if multiscale else None,
         )
-        options = dict(precision=precision, channels_last=channels_last)
-        out_scores, out_labels = [], []
         for views, labels, bad in tqdm(
             loader, desc=f"{self.dataset.view} views", unit="batch", disable=not progress
         ):
             _report_bad(bad, self.skip_bad, self.bad_seen)
-            if multiscale:  # one image, whole, at several sizes: one forward pass per size
-                probs = torch.stack(
-                    [
-                        predict_logits(
-                            model, _normalise(v[None], normalizer, device), **options
-                        ).softmax(1)[0]
-                        for v in views[0]
-                    ]
-                ).mean(0, keepdim=True)
+            labels = torch.as_tensor(labels).to(device)
+            if multiscale:  # one image, whole, at several sizes
+                yield [_normalise(v[None], normalizer, device) for v in views[0]], labels
             else:
                 count = len(labels)
-                flat = views.reshape(-1, *views.shape[-3:])
-                logits = predict_logits(model, _normalise(flat, normalizer, device), **options)
-                probs = logits.softmax(1).reshape(count, -1, logits.shape[1]).mean(1)
-            out_scores.append(probs.clamp_min(1e-12).log())
-            out_labels.append(torch.as_tensor(labels))
-        if not out_scores:
-            return torch.empty(0, 0, device=device), torch.empty(0, dtype=torch.int64)
-        return torch.cat(out_scores), torch.cat(out_labels).to(device)
+                flat = _normalise(views.reshape(-1, *views.shape[-3:]), normalizer, device)
+                yield flat.reshape(count, -1, *flat.shape[1:]), labels
 
     def _views_per_image(self) -> int:
         return 10 if self.dataset.view == "10crop" else 1

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from reslearn.data.decode import BadImageError
 from reslearn.data.device_data import DeviceData
 from reslearn.data.stream import StreamData, StreamEval
-from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits
+from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
 from reslearn.models import ResNet
 from reslearn.train.checkpoint import rng_state, set_rng_state
 from reslearn.train.config import TrainConfig
@@ -252,12 +252,11 @@ class Trainer:
             empty = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
             return Evaluation.from_counts(empty, 0, 0.0)
         if isinstance(split, StreamEval):
-            scores, labels = split.scores(
+            scores, labels = view_scores(
                 self.model,
+                split.batches(self.device, rank=where.rank, world=where.world),
                 precision=c.precision,
                 channels_last=c.channels_last,
-                rank=where.rank,
-                world=where.world,
             )
         else:
             shard = slice(where.rank, None, where.world)
