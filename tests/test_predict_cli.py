@@ -54,7 +54,7 @@ def run_main(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def expected_evaluation(weights, data):
+def expected_evaluation(weights, data, precision="fp32"):
     """The oracle: decode the test PNGs directly (sorted class folders) and call evaluate."""
     from reslearn.weights import load_weights
 
@@ -65,11 +65,13 @@ def expected_evaluation(weights, data):
     pixels = np.stack([np.asarray(Image.open(p)) for _, p in files])
     inputs = trained.normalizer(torch.from_numpy(pixels).permute(0, 3, 1, 2))
     labels = torch.tensor([label for label, _ in files])
-    return evaluate(trained.model, inputs, labels, num_classes=3, precision="fp32")
+    return evaluate(trained.model, inputs, labels, num_classes=3, precision=precision)
 
 
 def test_eval_weights_file_prints_errors_and_writes_png(capsys, weights, data) -> None:
-    code, out, err = run_main(capsys, "eval", weights, "--data", data, "--device", "cpu")
+    code, out, err = run_main(
+        capsys, "eval", weights, "--data", data, "--device", "cpu", "--precision", "fp32"
+    )
     assert code == 0, err
     expected = expected_evaluation(weights, data)
     assert f"top-1 error  {expected.top1_error:.2%}" in out
@@ -81,12 +83,25 @@ def test_eval_weights_file_prints_errors_and_writes_png(capsys, weights, data) -
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_eval_measures_its_precision_by_default(capsys, weights, data) -> None:
+    code, out, err = run_main(capsys, "eval", weights, "--data", data, "--device", "cpu")
+    assert code == 0, err
+    line = next(x for x in err.splitlines() if x.startswith("precision: "))
+    assert "fp32" in line and ("measured" in line or "cached" in line)
+    chosen = line.split()[1]
+    assert chosen in ("bf16", "fp32")
+    # the printed result is the evaluation in the chosen precision
+    expected = expected_evaluation(weights, data, precision=chosen)
+    assert f"top-1 error  {expected.top1_error:.2%}" in out
+
+
 def test_eval_json_matches_direct_evaluation(capsys, weights, data, tmp_path) -> None:
     out_png = tmp_path / "elsewhere" / "c.png"
     out_png.parent.mkdir()
     code, out, err = run_main(
-        capsys, "eval", weights, "--data", data, "--json", "--out", out_png, "--batch-size", "4"
-    )
+        capsys, "eval", weights, "--data", data, "--json", "--out", out_png, "--batch-size", "4",
+        "--precision", "fp32",
+    )  # fmt: skip
     assert code == 0, err
     result = json.loads(out)
     expected = expected_evaluation(weights, data)

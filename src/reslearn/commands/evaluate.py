@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -18,10 +19,11 @@ from reslearn.data.stream import VIEWS, StreamEval
 from reslearn.device import DEVICES, PRECISIONS, resolve_device
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
 from reslearn.jsonfile import read_json
+from reslearn.precision import choose_for_model
 from reslearn.report import format_table, plot_confusion
+from reslearn.text import display_name
 from reslearn.train.run import CONFIG, WEIGHTS
 from reslearn.weights import TrainedModel, load_weights
-from reslearn.text import display_name
 
 _TABLE_ROWS = 20  # classes up to which the whole per-class table is printed
 _CHUNK = 8192  # images normalised on the device at a time
@@ -79,7 +81,8 @@ def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
 def _evaluate_arrays(trained: TrainedModel, arrays, args: argparse.Namespace) -> Evaluation:
     """Chunks of uint8 images go to the device and are normalised there; then the metrics."""
     device = trained.normalizer.mean.device
-    precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
+    shape = (trained.in_channels, *trained.image_size)
+    precision = _precision(args, trained, device, min(args.batch_size, len(arrays.images)), shape)
     logits = []
     for start in range(0, len(arrays.images), _CHUNK):
         chunk = to_device_uint8(arrays.images[start : start + _CHUNK], device)
@@ -89,6 +92,21 @@ def _evaluate_arrays(trained: TrainedModel, arrays, args: argparse.Namespace) ->
         )
     labels = torch.as_tensor(arrays.labels, dtype=torch.int64)
     return evaluate_logits(torch.cat(logits), labels, num_classes=len(trained.classes))
+
+
+def _precision(args, trained: TrainedModel, device, batch: int, shape) -> str:
+    """``--precision`` as given, or (auto, the default) the fastest inference precision measured
+    on this network, batch and device (cached), said in one line unless --json."""
+    choice = choose_for_model(
+        trained.model, device=device, precision=args.precision or "auto", channels_last=True,
+        batch_size=batch, input_shape=shape, train=False,
+        describe={"model": trained.name, "options": trained.metadata.get("options")},
+    )  # fmt: skip
+    for note in choice.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    if choice.source != "forced" and not args.json:
+        print(choice.describe(), file=sys.stderr)
+    return choice.precision
 
 
 def _summary(trained, weights, data_name, split, result: Evaluation, png: Path) -> str:
@@ -123,7 +141,8 @@ def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config:
     if trained.in_channels != 3:
         raise ValueError(f"--views needs an RGB network; this one takes {trained.in_channels}")
     device = trained.normalizer.mean.device
-    precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
+    shape = (3, trained.image_size[0], trained.image_size[0])
+    precision = _precision(args, trained, device, min(args.batch_size, len(files)), shape)
     workers = args.workers if args.workers is not None else default_workers()
     skip_bad = args.skip_bad_images or bool(config.get("skip_bad_images", False))
     results, rows = {}, []
@@ -231,7 +250,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="bf16 autocast or full fp32 (default: bf16 on cuda, fp32 on cpu)",
+        help="auto (default: the fastest of bf16, fp16 and fp32 on this device, measured on "
+        "this network and cached), or force bf16 / fp16 autocast or full fp32",
     )
     parser.add_argument(
         "--skip-bad-images",

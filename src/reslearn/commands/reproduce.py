@@ -156,7 +156,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     speed = parser.add_argument_group("device and data")
     speed.add_argument("--device", choices=DEVICES, default="auto", help="where to train (auto)")
     speed.add_argument(
-        "--precision", choices=PRECISIONS, default="bf16", help="training precision (bf16)"
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="training precision (auto: measured per network; see 'reslearn train --help')",
     )
     speed.add_argument("--cache-dir", metavar="DIR", help="decoded-array cache (~/.cache/reslearn)")
     speed.add_argument("--workers", type=int, metavar="N", help="decoding processes")

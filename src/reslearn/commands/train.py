@@ -100,7 +100,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=paragraph(
             "Train a network with a recipe. The whole data set is decoded once (cached), held "
             "on the training device and augmented there batch by batch (pad 4, random crop, "
-            "horizontal flip), with bf16 autocast and channels_last by default. The run folder "
+            "horizontal flip), in the precision and memory layout measured fastest for this "
+            "network on this device (--precision auto). The run folder "
             "gets config.json, metrics.jsonl, checkpoints/ (the newest two), model.safetensors, "
             "curves.png, confusion.png and report.html (all on one page). Ctrl-C (or "
             "SIGTERM) stops after the current step with a checkpoint; "
@@ -292,10 +293,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     speed = parser.add_argument_group("speed")
     speed.add_argument("--device", choices=DEVICES, help="where to train (auto: CUDA if present)")
     speed.add_argument(
-        "--precision", choices=PRECISIONS, help="bf16 autocast (default) or plain fp32"
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (default): time a few steps of this network and batch under bf16 autocast, "
+        "fp16 autocast + GradScaler (GPUs without bf16) and fp32 (TF32 on GPUs), in both "
+        "layouts, and train in the fastest (fp32 within 3%%); cached per device, model, batch "
+        "and image size in ~/.cache/reslearn/precision.json. Or force one.",
     )
     speed.add_argument(
-        "--channels-last", action=argparse.BooleanOptionalAction, help="NHWC memory format (on)"
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="force the NHWC (or with --no-channels-last the NCHW) memory format; by default "
+        "measured with the precision",
     )
     speed.add_argument("--compile", action="store_true", default=None, help="torch.compile the net")
     speed.add_argument("--log-every", type=int, metavar="N", help="log every N iterations (100)")

@@ -300,6 +300,12 @@ class StreamData:
     def __len__(self) -> int:
         return len(self.dataset)
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one network input: an RGB crop."""
+        crop = self.dataset.settings.crop
+        return (3, crop, crop)
+
     def close(self) -> None:
         """Stop the worker processes."""
         self._iterator = None

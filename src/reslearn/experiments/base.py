@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from reslearn.atomic import atomic_write
-from reslearn.models import create_model
 from reslearn.jsonfile import read_json, read_json_record
+from reslearn.models import create_model
 from reslearn.train.checkpoint import list_checkpoints
 from reslearn.train.config import TrainConfig
 from reslearn.train.lock import LOCK_FILE, FolderLock
@@ -27,10 +27,10 @@ from reslearn.train.run import CONFIG, METRICS, SUMMARY, train
 from reslearn.train.runfolder import write_json
 
 EXPERIMENT_FILE, RESULTS_FILE, REPORT_FILE = "experiment.json", "results.json", "report.html"
+_FIX = "restore it from a copy, or delete the run's folder to train it again"
 
 #: Settings that may differ between the sessions of one run without changing its result.
 _WHERE_NOT_WHAT = ("device", "workers", "cache_dir")
-_FIX = "restore it from a copy, or delete the run's folder to train it again"
 
 #: Evaluations per budgeted run (enough points for a curve, few enough to stay cheap).
 _EVALUATIONS_PER_RUN = 10
@@ -52,7 +52,7 @@ class ExperimentSettings:
     batch_size: int | None = None
     eval_every: int | None = None
     device: str = "auto"
-    precision: str = "bf16"
+    precision: str = "auto"
     cache_dir: str | None = None
     workers: int | None = None
 

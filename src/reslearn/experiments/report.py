@@ -31,7 +31,7 @@ def reproduce_command(results: dict[str, Any], root: Path) -> str:
             argv += [f"--{key}", *map(str, s[key])]
     for name, path in s.get("weights", {}).items():
         argv += ["--weights", f"{name}={path}"]
-    if s.get("precision") != "bf16":
+    if s.get("precision", "auto") != "auto":
         argv += ["--precision", s["precision"]]
     return shlex.join(argv)
 

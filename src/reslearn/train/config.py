@@ -47,8 +47,8 @@ class TrainConfig:
     pad: int = 4
     flip: bool = True
     image_size: int | None = None
-    precision: str = "bf16"
-    channels_last: bool = True
+    precision: str = "auto"  # measured at start-up (reslearn.precision); bf16 | fp16 | fp32
+    channels_last: bool | None = None  # None: measured with the precision
     compile: bool = False
     device: str = "auto"
     log_every: int = 100

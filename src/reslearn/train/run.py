@@ -58,6 +58,8 @@ from reslearn.train.runfolder import (
     write_json,
     write_marker,
 )
+from reslearn.precision import input_dtype
+from reslearn.train.speed import choose_run_precision
 from reslearn.train.trainer import (
     EvalSet,
     LoopHooks,
@@ -177,7 +179,7 @@ def _prepare(config: TrainConfig, device: torch.device, progress: bool) -> Prepa
         splits["test"] = (dataset.test.images, dataset.test.labels)
     _need_held_out(config, splits)
     resolved = config.resolve(len(labels))
-    dtype = torch.bfloat16 if resolved.precision == "bf16" else torch.float32
+    dtype = input_dtype(resolved.precision)  # fp32 while "auto": cast once it is chosen
     train_u8 = to_device_uint8(images, device)
     normalizer = Normalizer.fit(train_u8, resolved.normalization)
     train = DeviceData(
@@ -259,7 +261,7 @@ def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
         labels,
         normalizer,
         device=device,
-        dtype=torch.bfloat16 if resolved.precision == "bf16" else torch.float32,
+        dtype=input_dtype(resolved.precision),
         settings=TrainViewSettings(
             tuple(resolved.scale_range), resolved.crop_size, resolved.lighting
         ),
@@ -534,6 +536,11 @@ def _train(
     if resolved.sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
+    resolved, precision_choice = choose_run_precision(
+        resolved, model, data.train, data.eval_sets, device=device,
+        input_shape=(data.channels, *data.image_size), where=where,
+        recorded=_recorded_precision(run_dir) if resume is not None else None,
+    )  # fmt: skip
     trainer = Trainer(resolved, model, data.train, data.eval_sets, where=where)
 
     start, truncate_to, elapsed_before = 0, None, 0.0
@@ -553,6 +560,7 @@ def _train(
             "run_id": run_id,
             "settings": config.as_dict(),
             "resolved": resolved.as_dict(),
+            "precision": precision_choice.as_dict(),
             "data": {
                 "name": data.name,
                 "source": data.source,
@@ -632,6 +640,12 @@ def _train(
             raise _cannot_write(reason, what, resolved.iterations, last_checkpoint[0]) from None
     where.barrier()
     return RunResult(run_dir, resolved, final, wall)
+
+
+def _recorded_precision(run_dir: Path) -> dict[str, Any]:
+    """The precision and layout a run chose when it started (config.json's resolved settings)."""
+    resolved = json.loads((run_dir / CONFIG).read_text())["resolved"]
+    return {"precision": resolved["precision"], "channels_last": resolved["channels_last"]}
 
 
 def _finish(run_dir, trainer, data, resolved, final, wall, resumed, started) -> None:

@@ -24,11 +24,13 @@ from reslearn.data.device_data import DeviceData
 from reslearn.data.stream import StreamData, StreamEval
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
 from reslearn.models import ResNet
+from reslearn.precision import Choice, allow_tf32, autocast
 from reslearn.train.checkpoint import rng_state, set_rng_state
 from reslearn.train.config import TrainConfig
 from reslearn.train.distributed import Distributed, merge_evaluations
 from reslearn.train.init import backbone_and_head
 from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
+from reslearn.train.speed import choose_run_precision, needs_choice
 
 #: Batches over which the training error must average below 80% to end the paper's warm-up.
 _WARMUP_WINDOW = 20
@@ -96,9 +98,13 @@ class Trainer:
     """One network, its optimizer and its training data on one device (one process of a
     torchrun job when ``where`` says so: the network then runs as DistributedDataParallel).
 
+    A config whose precision is ``auto`` (or layout unset) is measured on ``model`` first, as
+    ``reslearn train`` does, and ``config`` then holds the choice.
+
     ``train_step(step)`` is the whole hot path: this process's part of the batch (gathered and
     augmented on the device, or streamed from DataLoader workers), forward and backward passes
-    under bf16 autocast (unless ``precision == "fp32"``), an SGD step. The batch of any step is
+    in the configured precision (bf16 or fp16 autocast, or fp32; fp16 scales the loss with a
+    GradScaler and skips the steps whose gradients overflowed), an SGD step. The batch of any step is
     a pure function of (seed, step), so the loop can start anywhere.
     """
 
@@ -117,9 +123,17 @@ class Trainer:
         *,
         where: Distributed | None = None,
     ) -> None:
-        self.config, self.model, self.data = config, model, data
-        self.eval_sets = eval_sets or {}
         self.where = where or Distributed()
+        self.eval_sets = eval_sets or {}
+        #: How the precision and layout were chosen (None when the config gave both).
+        self.precision_choice: Choice | None = None
+        if needs_choice(config.precision, config.channels_last):  # measure, as a run does
+            model.to(data.device)
+            config, self.precision_choice = choose_run_precision(
+                config, model, data, self.eval_sets, device=data.device,
+                input_shape=data.input_shape, where=self.where,
+            )  # fmt: skip
+        self.config, self.model, self.data = config, model, data
         #: The latest full evaluation of each split (confusion matrix included).
         self.last_evaluations: dict[str, Evaluation] = {}
         self.device = data.device
@@ -138,7 +152,11 @@ class Trainer:
         self.ddp = wrapped if wrapped is not model else None
         self.forward = torch.compile(wrapped) if config.compile else wrapped
         self.optimizer = _sgd(model, config)
-        self.autocast_dtype = torch.bfloat16 if config.precision == "bf16" else None
+        if config.precision == "fp32":
+            allow_tf32(self.device)
+        #: fp16 only: scales the loss so small gradients survive, skips overflowed steps.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
+        self.last_step_skipped = False
         self.warmup_active = bool(config.low_lr_warmup)
         self.warmup_errors: list[float] = []
         self.warmup_ended_at: int | None = None
@@ -184,11 +202,6 @@ class Trainer:
             return batches[0]
         return torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
-
     def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step; returns this process's mean loss and its number of wrong predictions.
 
@@ -206,18 +219,24 @@ class Trainer:
             last = i == len(batches) - 1
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
-                with self._autocast():
+                with autocast(self.device, self.config.precision):
                     logits = self.forward(images)
                 loss = F.cross_entropy(
                     logits.float(), labels, label_smoothing=self.config.label_smoothing
                 )
                 if len(batches) > 1:
                     loss = loss / len(batches)
-                loss.backward()
+                self.scaler.scale(loss).backward()  # unscaled unless fp16
             part_wrong = (logits.detach().argmax(1) != labels).sum()
             total_loss = loss.detach() if total_loss is None else total_loss + loss.detach()
             wrong = part_wrong if wrong is None else wrong + part_wrong
-        self.optimizer.step()
+        if self.scaler.is_enabled():
+            scale = self.scaler.get_scale()  # a host sync per step; only fp16 pays it
+            self.scaler.step(self.optimizer)  # skipped when a gradient is inf or NaN
+            self.scaler.update()
+            self.last_step_skipped = self.scaler.get_scale() < scale
+        else:
+            self.optimizer.step()
         if self.warmup_active:
             everyone = self.where.sum(wrong.clone())
             self._update_warmup(step, everyone.item() / self.config.batch_size)
@@ -308,6 +327,8 @@ class Trainer:
                 "plateau_waited": self.plateau_waited,
             },
             "rng": rng_state(),
+            "precision": {"precision": self.config.precision, "channels_last": self.config.channels_last},
+            **({"scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -322,6 +343,8 @@ class Trainer:
         self.plateau_best = schedule.get("plateau_best", math.inf)
         self.plateau_waited = schedule.get("plateau_waited", 0)
         set_rng_state(state["rng"])
+        if self.scaler.is_enabled() and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
 
     def nonfinite_tensors(self) -> list[str]:
         """The names of the parameters and buffers holding an inf or NaN (one host sync)."""
@@ -447,6 +470,13 @@ class Trainer:
                         exit_code=1,
                     ) from None
                 done = step + 1
+                if self.last_step_skipped:
+                    scale = self.scaler.get_scale()
+                    hooks.emit(
+                        {"step": done, "event": "fp16 overflow: step skipped", "scale": scale},
+                        f"step {done}/{total}  fp16 gradients overflowed: step skipped, "
+                        f"loss scale now {scale:g}",
+                    )
                 if warming_up and not self.warmup_active:
                     lr = self.lr_at(done)
                     hooks.emit(
@@ -570,6 +600,12 @@ def _sgd(model: ResNet, config: TrainConfig) -> torch.optim.SGD:
         ]
     else:
         groups = [{"params": list(model.parameters())}]
+    if config.precision == "fp16":
+        # A GradScaler hands a fused optimizer the overflowed steps too (to skip inside the
+        # kernel); torch 2.14's fused SGD then fills its momentum buffers with the inf gradients
+        # of the skipped first steps, and every later step writes non-finite weights. The
+        # unfused SGD is simply not called on a skipped step.
+        return torch.optim.SGD(groups, **settings)
     try:
         return torch.optim.SGD(groups, fused=True, **settings)
     except (RuntimeError, TypeError, ValueError):
