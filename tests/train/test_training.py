@@ -121,10 +121,16 @@ def test_low_lr_warmup_ends_when_training_error_is_below_80_percent(tmp_path):
     for step in range(20):
         trainer._update_warmup(step, 0.9)
     assert trainer.warmup_active
-    for step in range(20, 40):
+    # the window holds the last 20 errors: after k errors of 0.5 its mean is
+    # (0.9 (20 - k) + 0.5 k) / 20 = 0.9 - 0.02 k, first below 0.8 at k = 6, i.e. after step 25
+    step = 20
+    while trainer.warmup_active:  # as train_step does: only while the warm-up lasts
+        assert step < 40, "the warm-up did not end"
+        assert trainer.lr_at(step) == pytest.approx(0.01)
         trainer._update_warmup(step, 0.5)
-    assert not trainer.warmup_active and trainer.lr_at(40) == pytest.approx(0.1)
-    assert 20 < trainer.warmup_ended_at <= 40
+        step += 1
+    assert trainer.warmup_ended_at == 26 and step == 26
+    assert trainer.lr_at(26) == pytest.approx(0.1)
 
 
 def _cli(*args, **kwargs):
