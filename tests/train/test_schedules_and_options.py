@@ -117,3 +117,35 @@ def test_compile_trains_a_tiny_model(image_folder, tmp_path):
 
     assert losses(compiled.run_dir) == pytest.approx(losses(eager.run_dir), rel=1e-3)
     assert compiled.final["test_error"] == eager.final["test_error"]
+
+
+def test_the_low_lr_warm_up_ends_in_a_real_run_where_the_logged_errors_say(
+    write_image_folder, tmp_path
+):
+    # 9 classes in 3 colours: training starts near 8/9 wrong and can reach about 2/3, so the
+    # 20-step average falls below 80% some steps after the window first fills
+    data = write_image_folder(tmp_path / "nine", [f"c{i}" for i in range(9)],
+                              {"train": 12, "test": 2})  # fmt: skip
+    iterations = 60
+    settings = dict(
+        model="resnet20", iterations=iterations, batch_size=16, log_every=1,
+        eval_every=iterations, low_lr_warmup=True, schedule="constant", lr=0.01,
+        precision="fp32", channels_last=False, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    result = train(TrainConfig(data=str(data), **settings), tmp_path / "run", quiet=True)
+    records = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    errors = {r["step"]: r["train_error"] for r in records if "train_error" in r}
+    # one record per step, holding that step's error
+    assert sorted(errors) == list(range(1, iterations + 1))
+    # the oracle: the first step after which the last 20 steps' errors average below 80%
+    ended = next(
+        s
+        for s in range(20, iterations + 1)
+        if sum(errors[t] for t in range(s - 19, s + 1)) / 20 < 0.8
+    )
+    assert ended > 20, "the data was too easy to test where the warm-up ends"
+    events = [r for r in records if r.get("event") == "low-lr warm-up ended"]
+    assert events == [{"step": ended, "event": "low-lr warm-up ended", "lr": 0.01}]
+    lrs = {r["step"]: r["lr"] for r in records if "train_error" in r}
+    assert all(lrs[s] == pytest.approx(0.001) for s in range(1, ended))
+    assert all(lrs[s] == pytest.approx(0.01) for s in range(ended + 1, iterations + 1))
