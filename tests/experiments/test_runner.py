@@ -1,6 +1,7 @@
 """Experiments create their runs, reuse finished ones, resume interrupted ones, refuse runs
 trained with other settings, and aggregate what the runs recorded."""
 
+import dataclasses
 import json
 import shutil
 import statistics
@@ -83,11 +84,11 @@ def test_an_interrupted_run_is_resumed_and_others_reused(degradation, capsys):
 def test_a_run_trained_with_other_settings_is_refused(degradation):
     out, settings, _ = degradation
     marker = (out / "experiment.json").read_text()
-    settings.iterations = 6
+    other = dataclasses.replace(settings, iterations=6)  # the module's settings stay as they are
     with pytest.raises(ValueError, match=r"plain20-s0 was trained with iterations=4 \(now 6\)"):
-        run_experiment(get_experiment("degradation"), settings, out, quiet=True)
+        run_experiment(get_experiment("degradation"), other, out, quiet=True)
     assert (out / "experiment.json").read_text() == marker  # nothing was written
-    settings.iterations = 4
+    assert settings.iterations == 4
 
 
 def test_another_experiments_folder_or_a_foreign_folder_is_refused(degradation, settings, tmp_path):
