@@ -96,18 +96,26 @@ def default_run_dir(config: TrainConfig, data_name: str) -> Path:
     return Path("runs") / f"{config.model}-{data_name}-{config.recipe}-{stamp}"
 
 
-def _git_revision() -> str | None:
+def _git(*args: str) -> str | None:
+    """A git command's output in reslearn's source folder (None outside a checkout)."""
     source = Path(reslearn.__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
+            ["git", "-C", str(source), *args], capture_output=True, text=True, timeout=5
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout if out.returncode == 0 else None
+
+
+def _git_revision() -> tuple[str | None, bool | None]:
+    """(the commit reslearn runs from, whether its tracked files differ from it); (None, None)
+    when reslearn is not running from a git checkout."""
+    revision = (_git("rev-parse", "HEAD") or "").strip() or None
+    if revision is None:
+        return None, None
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    return revision, None if status is None else bool(status.strip())
 
 
 def _cpu_name() -> str:
@@ -123,11 +131,13 @@ def _cpu_name() -> str:
 
 def _environment(device: torch.device) -> dict[str, Any]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    revision, dirty = _git_revision()
     return {
         "reslearn": reslearn.__version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "git_revision": _git_revision(),
+        "git_revision": revision,
+        "git_dirty": dirty,
         "device": str(device),
         "device_name": name,
         "threads": torch.get_num_threads(),
