@@ -1,5 +1,6 @@
 # `make run` and `make test` create the virtual environment on first use (about 2 minutes:
-# torch installs from local disk), then run the main job or the whole test suite.
+# torch installs from local disk), then run the main job, or the import-layer check and the
+# whole test suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -28,6 +29,7 @@ run: env $(filter data/%,$(DATA))
 	$(BIN)/reslearn train --data $(DATA) --model $(MODEL) --recipe $(RECIPE)
 
 test: env
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 clean:

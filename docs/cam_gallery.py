@@ -12,10 +12,10 @@ from matplotlib.figure import Figure
 
 from reslearn.analysis.cam import class_activation_maps, normalize_maps
 from reslearn.analysis.sampling import INTERPOLATIONS, upsample
-from reslearn.commands.evaluate import resolve_weights
 from reslearn.data.device_data import to_device_uint8
 from reslearn.predict import load_images
 from reslearn.report.overlay import blend
+from reslearn.rundir import resolve_weights
 from reslearn.weights import load_weights
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import reslearn
 from reslearn.commands import COMMANDS
 from reslearn.commands.common import Parser, parse_option
-from reslearn.errors import KNOWN_ERRORS, one_line
+from reslearn.errors import KNOWN_ERRORS, for_the_command_line
 
 __all__ = ["build_parser", "main", "parse_option"]
 
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KNOWN_ERRORS as error:
         if _debug(args):
             traceback.print_exc()
-        print(f"{prefix}: error: {one_line(error)}", file=sys.stderr)
+        print(f"{prefix}: error: {for_the_command_line(error)}", file=sys.stderr)
         return 2
     except Exception:  # a bug: never hidden
         traceback.print_exc()

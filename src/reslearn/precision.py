@@ -28,6 +28,7 @@ from torch import nn
 
 from reslearn.atomic import atomic_write
 from reslearn.device import PRECISIONS, device_name
+from reslearn.paths import default_cache_dir
 
 __all__ = ["PRECISIONS", "Choice", "Setting", "choose", "choose_for_model", "pick"]
 
@@ -198,7 +199,8 @@ def usable_precision(device: torch.device, precision: str) -> tuple[str, str | N
         return "fp16", f"bf16 is not supported on {name}; using fp16 with a GradScaler"
     if not _autocast_works(device, precision):
         where = "this CPU build of torch" if device.type == "cpu" else str(device)
-        return "fp32", f"{precision} autocast does not work on {where} (torch {torch.__version__}); using fp32"
+        note = f"{precision} autocast does not work on {where} (torch {torch.__version__})"
+        return "fp32", f"{note}; using fp32"
     return precision, None
 
 
@@ -223,7 +225,8 @@ def candidates(
 
 
 class DecisionCache:
-    """Measured rates by key in one JSON file; a damaged or foreign file is ignored and rewritten."""
+    """Measured rates by key in one JSON file; a damaged or foreign file is ignored and
+    rewritten."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -267,14 +270,17 @@ class DecisionCache:
 
 def default_cache() -> DecisionCache:
     """``<reslearn cache>/precision.json`` (``$RESLEARN_CACHE`` or ``~/.cache/reslearn``)."""
-    from reslearn.data.cache import default_cache_dir
-
     return DecisionCache(default_cache_dir() / "precision.json")
 
 
 def cache_key(device: torch.device, **what: Any) -> str:
     """The cache key: device name, torch version, threads and what is measured."""
-    parts = {"device": device_name(device), "torch": torch.__version__, "threads": torch.get_num_threads(), **what}
+    parts = {
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        **what,
+    }
     return json.dumps(parts, sort_keys=True, default=str)
 
 

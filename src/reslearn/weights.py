@@ -62,8 +62,7 @@ class TrainedModel:
             raise UserError(f"data '{spec}' does not match the network's classes: {difference}")
         if channels is not None and channels != self.in_channels:
             raise UserError(
-                f"data '{spec}' has {channels}-channel images; the network takes "
-                f"{self.in_channels}"
+                f"data '{spec}' has {channels}-channel images; the network takes {self.in_channels}"
             )
         if image_size is not None and tuple(image_size) != self.image_size:
             height, width = image_size

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 from reslearn.data.decode import BadImageError
-from reslearn.data.device_data import epoch_order
 from reslearn.data.imagenet_views import center_view, multiscale_views, ten_crop_views
 from reslearn.data.normalize import Normalizer
+from reslearn.data.sampling import epoch_order
 from reslearn.data.sources import list_image_folder
 from reslearn.data.stream import (
     StepBatches,

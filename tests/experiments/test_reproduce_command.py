@@ -22,15 +22,23 @@ class _Captured(ValueError):
         (
             "table6",
             ExperimentSettings(
-                data="/data/my cifar/cifar-10-batches-py", recipe="fast", iterations=1200,
-                seeds=[0, 3, 7], depths=[20, 56], val_split=5000, batch_size=64,
-                eval_every=100, precision="fp32",
+                data="/data/my cifar/cifar-10-batches-py",
+                recipe="fast",
+                iterations=1200,
+                seeds=[0, 3, 7],
+                depths=[20, 56],
+                val_split=5000,
+                batch_size=64,
+                eval_every=100,
+                precision="fp32",
             ),  # fmt: skip
         ),
         (
             "responses",
             ExperimentSettings(
-                data="cifar10", models=["plain20", "resnet20"], max_images=500,
+                data="cifar10",
+                models=["plain20", "resnet20"],
+                max_images=500,
                 weights={"resnet56": "/w/r 56.safetensors", "plain56": "p56.safetensors"},
                 precision="bf16",
             ),  # fmt: skip

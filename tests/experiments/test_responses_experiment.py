@@ -5,8 +5,10 @@ import pytest
 
 from reslearn.analysis import layer_responses
 from reslearn.data import load_dataset
-from reslearn.data.device_data import sample_indices, to_device_uint8
+from reslearn.data.device_data import to_device_uint8
+from reslearn.data.sampling import sample_indices
 from reslearn.experiments import get_experiment, run_experiment
+from reslearn.experiments.report import write_experiment_report
 from reslearn.train import TrainConfig, train
 from reslearn.weights import load_weights
 
@@ -26,6 +28,7 @@ def test_responses_of_trained_and_given_networks(settings, tiny_data, tmp_path):
         settings(models=["plain20", "resnet20"], weights={"plain20": str(given)}, max_images=20),
         out,
         quiet=True,
+        draw=write_experiment_report,
     )
     assert [r["name"] for r in results["runs"]] == ["resnet20-s0"]  # plain20 was given
     measured = {m["model"]: m for m in results["responses"]}
@@ -63,6 +66,7 @@ def test_networks_all_given_as_weights_train_nothing(settings, tmp_path, tiny_da
         settings(models=["resnet20"], weights={"resnet20": str(given)}),
         out,
         quiet=True,
+        draw=write_experiment_report,
     )
     assert results["runs"] == [] and results["budget"]["iterations"] is None
     assert (

@@ -9,6 +9,7 @@ import statistics
 import pytest
 
 from reslearn.experiments import get_experiment, run_experiment
+from reslearn.experiments.report import write_experiment_report
 from reslearn.train.metrics import read_metrics
 
 
@@ -24,7 +25,9 @@ def degradation(tmp_path_factory, tiny_data):
         depths=[32, 20],
         cache_dir=str(tmp_path_factory.getbasetemp() / "experiment-cache"),
     )
-    results = run_experiment(get_experiment("degradation"), settings, out, quiet=True)
+    results = run_experiment(
+        get_experiment("degradation"), settings, out, quiet=True, draw=write_experiment_report
+    )
     return out, settings, results
 
 
@@ -58,7 +61,9 @@ def test_a_second_call_reuses_finished_runs(degradation, capsys):
     out, settings, _ = degradation
     weights = out / "runs" / "plain20-s0" / "model.safetensors"
     before = weights.stat().st_mtime_ns
-    run_experiment(get_experiment("degradation"), settings, out, quiet=True)
+    run_experiment(
+        get_experiment("degradation"), settings, out, quiet=True, draw=write_experiment_report
+    )
     assert capsys.readouterr().err.count("finished earlier, reused") == 4
     assert weights.stat().st_mtime_ns == before
 
@@ -72,7 +77,9 @@ def test_an_interrupted_run_is_resumed_and_others_reused(degradation, capsys):
     for item in fresh.iterdir():  # as if stopped before its first checkpoint
         if item.name != "config.json":
             shutil.rmtree(item) if item.is_dir() else item.unlink()
-    results = run_experiment(get_experiment("degradation"), settings, out, quiet=True)
+    results = run_experiment(
+        get_experiment("degradation"), settings, out, quiet=True, draw=write_experiment_report
+    )
     err = capsys.readouterr().err
     assert "resnet32-s0: resuming" in err
     assert "plain32-s0: restarting" in err
@@ -102,8 +109,9 @@ def test_another_experiments_folder_or_a_foreign_folder_is_refused(degradation, 
 
 def test_table6_mean_and_std_over_seeds(settings, tmp_path):
     results = run_experiment(
-        get_experiment("table6"), settings(depths=[20], seeds=[0, 1]), tmp_path, quiet=True
-    )
+        get_experiment("table6"), settings(depths=[20], seeds=[0, 1]), tmp_path, quiet=True,
+        draw=write_experiment_report,
+    )  # fmt: skip
     (row,) = results["summary"]
     errors = [r["test_error"] for r in results["runs"]]
     assert len(errors) == 2 and row["runs"] == 2
@@ -147,8 +155,10 @@ def test_unknown_experiment_lists_the_known():
 
 
 def test_antialias_compares_shift_consistency_with_and_without_blur(settings, tmp_path):
-    results = run_experiment(get_experiment("antialias"), settings(max_images=12), tmp_path,
-                             quiet=True)  # fmt: skip
+    results = run_experiment(
+        get_experiment("antialias"), settings(max_images=12), tmp_path, quiet=True,
+        draw=write_experiment_report,
+    )  # fmt: skip
     assert [r["name"] for r in results["runs"]] == ["resnet20-s0", "resnet20-antialias-s0"]
     assert [r["model_options"] for r in results["runs"]] == [{}, {"antialias": True}]
     assert [p["antialias"] for p in results["probes"]] == [False, True]

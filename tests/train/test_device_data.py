@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from reslearn.data.device_data import DeviceData, validation_split
+from reslearn.data.device_data import DeviceData
 from reslearn.data.normalize import Normalizer
+from reslearn.data.sampling import validation_split
 
 
 def _images(count=64, channels=3, size=8):
@@ -88,12 +89,12 @@ def test_validation_split_is_a_pure_function_of_the_seed():
     again = validation_split(100, 10, seed=0)
     assert np.array_equal(val, again[1])
     assert not np.array_equal(val, validation_split(100, 10, seed=1)[1])
-    with pytest.raises(ValueError, match="val-split"):
+    with pytest.raises(ValueError, match="^val_split must be between 0 and 99"):
         validation_split(100, 100, seed=0)
 
 
 def test_sample_indices_are_a_seeded_random_subset_not_the_first_images():
-    from reslearn.data.device_data import sample_indices
+    from reslearn.data.sampling import sample_indices
 
     chosen = sample_indices(10_000, 2000)
     assert len(set(chosen.tolist())) == 2000 and list(chosen) == sorted(chosen)

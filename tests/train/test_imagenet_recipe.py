@@ -37,7 +37,7 @@ def test_the_recipe_has_the_papers_settings():
     assert (resolved.crop_size, resolved.scale_range, resolved.lighting) == (224, [256, 480], 0.1)
     fixed = TrainConfig(data="x", recipe="imagenet-paper", schedule="step").resolve(1_281_167)
     assert fixed.milestones == [150_000, 300_000, 450_000]
-    with pytest.raises(ValueError, match="--scale-range"):
+    with pytest.raises(ValueError, match="^scale_range must be two sides"):
         TrainConfig(data="x", recipe="imagenet-paper", crop_size=300).validate()
 
 
@@ -130,7 +130,7 @@ def test_a_bad_file_stops_with_its_name_or_is_skipped(write_photo_folder, tmp_pa
         (["--accumulate", "4"], "--batch-size 6 must be divisible by processes x --accumulate"),
         (["--sync-bn"], "--sync-bn needs several GPU processes"),
         (["--scale-range", "96", "72"], "--scale-range must be two sides LOW HIGH"),
-        (["--plateau-patience", "0"], "--plateau-patience must be >= 1"),
+        (["--plateau-patience", "0"], "--plateau-patience must be an integer >= 1"),
         (["--pad", "8"], "--pad only apply to --loader memory"),
         (["--loader", "memory"], "--crop-size, --scale-range only apply to --loader stream"),
     ],

@@ -116,7 +116,7 @@ def test_a_reslearn_file_carries_its_own_options(data, tmp_path):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        ({"backbone_lr_scale": 0}, "--backbone-lr-scale must be a positive"),
+        ({"backbone_lr_scale": 0}, "backbone_lr_scale must be a positive"),
         ({"freeze_backbone": True, "backbone_lr_scale": 0.5}, "exclude each other"),
     ],
 )

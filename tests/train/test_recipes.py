@@ -69,14 +69,14 @@ def test_explicit_settings_override_the_recipe():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"lr": -0.1}, "--lr"),
-        ({"batch_size": 0}, "--batch-size"),
+        ({"lr": -0.1}, "^lr must be a positive number"),
+        ({"batch_size": 0}, "^batch_size must be"),
         ({"iterations": 100, "milestones": [50, 150]}, "milestone 150"),
         ({"milestones": [20, 10], "iterations": 100}, "must increase"),
-        ({"momentum": 1.5}, "--momentum"),
-        ({"weight_decay": -1.0}, "--weight-decay"),
-        ({"label_smoothing": 1.0}, "--label-smoothing"),
-        ({"precision": "fp8"}, "--precision"),
+        ({"momentum": 1.5}, "^momentum must be below 1"),
+        ({"weight_decay": -1.0}, "^weight_decay must be >= 0"),
+        ({"label_smoothing": 1.0}, "^label_smoothing must be in"),
+        ({"precision": "fp8"}, "^precision must be one of auto, bf16, fp16, fp32"),
         ({"model": "resnet21"}, "resnet21"),
         ({"recipe": "slow"}, "recipe"),
         ({"iterations": 10, "epochs": 1.0}, "not both"),
@@ -90,6 +90,17 @@ def test_invalid_settings_fail_with_one_line(settings, message):
     with pytest.raises(ValueError, match=message) as error:
         TrainConfig(data="x", **settings).resolve(1000)
     assert "\n" not in str(error.value)
+    assert "--" not in str(error.value)  # the library names fields, the command line flags
+
+
+def test_the_command_line_names_the_flags(capsys):
+    from reslearn.cli import main
+
+    assert main(["train", "--data", "x", "--batch-size", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "reslearn train: error: --batch-size must be a positive number; got 0"
+    assert main(["train", "--data", "x", "--warmup-steps", "9", "--iterations", "5"]) == 2
+    assert "--warmup-steps 9 must be below --iterations 5" in capsys.readouterr().err
 
 
 def test_config_round_trips_through_json():

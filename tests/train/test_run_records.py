@@ -14,9 +14,26 @@ from reslearn.train import TrainConfig, train
 
 def _cli_train(data, out, *extra: str) -> None:
     """``reslearn train`` through the command line, which draws the run's figures."""
-    args = ["train", "--data", str(data), "--out", str(out), "--model", "resnet20",
-            "--batch-size", "16", "--log-every", "2", "--precision", "fp32",
-            "--no-channels-last", "--cache-dir", str(out.parent / "cache"), "--quiet", *extra]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--model",
+        "resnet20",
+        "--batch-size",
+        "16",
+        "--log-every",
+        "2",
+        "--precision",
+        "fp32",
+        "--no-channels-last",
+        "--cache-dir",
+        str(out.parent / "cache"),
+        "--quiet",
+        *extra,
+    ]
     assert main(args) == 0  # fmt: skip
 
 

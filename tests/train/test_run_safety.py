@@ -12,18 +12,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 import reslearn.train.checkpoint as checkpoint_module
 from reslearn.cli import main
+from reslearn.rundir.lock import LOCK_FILE, FolderInUse, FolderLock, holder_of
+from reslearn.rundir.marker import MARKER, read_marker, write_failure
 from reslearn.train import TrainConfig, Trainer, TrainingStopped, train
 from reslearn.train.checkpoint import list_checkpoints, load_checkpoint
 from reslearn.train.fingerprint import data_change
-from reslearn.train.lock import LOCK_FILE, FolderInUse, FolderLock, holder_of
-from reslearn.train.runfolder import MARKER, read_marker, write_failure
 
 
 def _config(data, tmp_path, **settings):
@@ -66,8 +65,9 @@ def test_overwrite_replaces_a_marked_run_and_says_what_it_removes(small, tmp_pat
     run = tmp_path / "run"
     train(_config(small, tmp_path), run, quiet=True)
     first = read_marker(run)
-    assert first is not None and json.loads((run / "config.json").read_text())["run_id"] == (
-        first["run_id"]
+    assert (
+        first is not None
+        and json.loads((run / "config.json").read_text())["run_id"] == (first["run_id"])
     )
     (run / "notes.txt").write_text("mine, but in the run folder")
     capsys.readouterr()
@@ -150,7 +150,8 @@ def test_the_lock_goes_with_a_killed_process(small, tmp_path):
     run = tmp_path / "run"
     process = _cli("--data", str(small), "--model", "resnet20", "--iterations", "100000",
                    "--batch-size", "8", "--precision", "fp32", "--no-channels-last",
-                   "--cache-dir", str(tmp_path / "cache"), "--quiet", "--out", str(run))  # fmt: skip
+                   "--cache-dir", str(tmp_path / "cache"), "--quiet",
+                   "--out", str(run))  # fmt: skip
     _wait_for(lambda: (run / "config.json").is_file(), process, "config.json")
     assert holder_of(run).startswith(f"pid {process.pid},")
     process.kill()

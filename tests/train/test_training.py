@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from reslearn.data.device_data import DeviceData
 from reslearn.data.normalize import Normalizer
 from reslearn.models import create_model
+from reslearn.report import draw_run
 from reslearn.train import TrainConfig, Trainer, TrainingStopped, train
 from reslearn.train.checkpoint import list_checkpoints
 from reslearn.weights import load_weights
@@ -32,18 +33,36 @@ def _config(data, tmp_path, **settings):
     return TrainConfig(data=str(data), **{**base, **settings})
 
 
+def config_git(run):
+    """The recorded source revision: a commit when reslearn runs from a checkout."""
+    environment = json.loads((run / "config.json").read_text())["environment"]
+    assert "git_revision" in environment and "git_dirty" in environment
+    if environment["git_revision"] is None:  # installed from a wheel: nothing to record
+        return environment["git_dirty"] is None
+    return len(environment["git_revision"]) == 40 and isinstance(environment["git_dirty"], bool)
+
+
 def test_a_run_leaves_everything_behind(image_folder, tmp_path):
-    result = train(_config(image_folder, tmp_path, val_split=16), tmp_path / "run", quiet=True)
+    drawn = []
+    result = train(
+        _config(image_folder, tmp_path, val_split=16), tmp_path / "run", quiet=True,
+        draw=lambda folder: drawn.append(draw_run(folder)),
+    )  # fmt: skip
     run = result.run_dir
+    assert drawn == [run / "report.html"]
     for name in (
         "config.json",
         "metrics.jsonl",
         "model.safetensors",
         "curves.png",
+        "confusion.png",
+        "evaluation.json",
         "summary.json",
         "split.json",
+        "report.html",
     ):
         assert (run / name).is_file(), name
+    assert config_git(run)
     config = json.loads((run / "config.json").read_text())
     assert config["resolved"]["iterations"] == 24
     assert config["environment"]["torch"] == torch.__version__

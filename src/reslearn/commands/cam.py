@@ -11,11 +11,11 @@ from pathlib import Path
 from reslearn.analysis.cam import class_activation_maps, grad_cam, normalize_maps
 from reslearn.analysis.sampling import INTERPOLATIONS, upsample
 from reslearn.commands.common import count, paragraph
-from reslearn.commands.evaluate import resolve_weights
 from reslearn.data.device_data import to_device_uint8
 from reslearn.device import DEVICES, resolve_device
 from reslearn.predict import load_images
 from reslearn.report.overlay import save_map_figure
+from reslearn.rundir import resolve_weights
 from reslearn.text import display_name, display_names
 from reslearn.weights import load_weights
 

@@ -18,37 +18,14 @@ from reslearn.data.sources import default_workers, list_image_folder
 from reslearn.data.stream import VIEWS, StreamEval
 from reslearn.device import DEVICES, PRECISIONS, resolve_device
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
-from reslearn.jsonfile import read_json
 from reslearn.precision import choose_for_model
 from reslearn.report import format_table, plot_confusion
+from reslearn.rundir import resolve_weights
 from reslearn.text import display_name
-from reslearn.train.run import CONFIG, WEIGHTS
 from reslearn.weights import TrainedModel, load_weights
 
 _TABLE_ROWS = 20  # classes up to which the whole per-class table is printed
 _CHUNK = 8192  # images normalised on the device at a time
-
-
-def resolve_weights(target: str) -> tuple[Path, Path | None, dict]:
-    """(weights file, run directory or None, the run's settings) for a file or run directory.
-
-    The settings are those ``reslearn train`` saved under "settings" in config.json (data,
-    image_size, cache_dir, ...); a config.json that holds them at the top level works too.
-    """
-    path = Path(target)
-    if not path.is_dir():
-        return path, None, {}
-    weights = path / WEIGHTS
-    if not weights.is_file():
-        raise FileNotFoundError(
-            f"run directory '{path}' has no {WEIGHTS} (the run writes it when training ends)"
-        )
-    config_path, config = path / CONFIG, {}
-    if config_path.is_file():
-        config = read_json(config_path, fix="restore it from a copy, or pass the run's "
-                           f"{WEIGHTS} with --data instead")  # fmt: skip
-    settings = config.get("settings", config) if isinstance(config, dict) else {}
-    return weights, path, settings if isinstance(settings, dict) else {}
 
 
 def _data_spec(args: argparse.Namespace, config: dict) -> str:

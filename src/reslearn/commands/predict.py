@@ -6,9 +6,9 @@ import argparse
 import json
 
 from reslearn.commands.common import count, paragraph
-from reslearn.commands.evaluate import resolve_weights
 from reslearn.device import DEVICES, resolve_device
 from reslearn.predict import classify, load_images
+from reslearn.rundir import resolve_weights
 from reslearn.text import display_name
 from reslearn.weights import load_weights
 

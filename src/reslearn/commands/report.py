@@ -9,7 +9,7 @@ from reslearn.commands.common import paragraph
 from reslearn.experiments.base import RESULTS_FILE
 from reslearn.experiments.report import write_experiment_report
 from reslearn.report.run_report import write_run_report
-from reslearn.train.run import CONFIG
+from reslearn.rundir import CONFIG
 
 
 def run(args: argparse.Namespace) -> int:

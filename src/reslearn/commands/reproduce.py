@@ -12,6 +12,7 @@ from reslearn.device import DEVICES, PRECISIONS
 from reslearn.experiments import EXPERIMENTS, ExperimentSettings, get_experiment, run_experiment
 from reslearn.experiments.base import REPORT_FILE
 from reslearn.experiments.common import yes_no
+from reslearn.experiments.report import write_experiment_report
 from reslearn.report.tables import format_table
 from reslearn.train import RECIPES, TrainingStopped
 
@@ -61,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("experiments") / args.experiment)
     try:
         results = run_experiment(
-            get_experiment(args.experiment), settings, out, quiet=args.quiet, command=sys.argv
-        )
+            get_experiment(args.experiment), settings, out, quiet=args.quiet, command=sys.argv,
+            draw=write_experiment_report,
+        )  # fmt: skip
     except TrainingStopped as stop:
         print(f"reslearn reproduce: {stop}", file=sys.stderr)
         if stop.exit_code != 1:

@@ -12,11 +12,11 @@ import torch
 
 from reslearn.analysis.shift import measure_equivariance, measure_invariance
 from reslearn.commands.common import count, paragraph
-from reslearn.commands.evaluate import resolve_weights
 from reslearn.data.device_data import to_device_uint8
 from reslearn.data.sources import load_eval_sample
 from reslearn.device import DEVICES, resolve_device
 from reslearn.report.shift_plots import plot_shift_report
+from reslearn.rundir import resolve_weights
 from reslearn.weights import load_weights
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from reslearn.commands.common import int_list, paragraph, parse_option
 from reslearn.data.normalize import NORMALIZATIONS
 from reslearn.device import DEVICES, PRECISIONS
+from reslearn.report.run_report import draw_run
 from reslearn.train import RECIPES, TrainConfig, TrainingStopped, train
 from reslearn.train.config import DECODES, LOADERS
 from reslearn.train.recipes import SCHEDULES
@@ -48,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
         config = _config_from_args(args)
     try:
         result = train(
-            config,  # type: ignore[arg-type]  # None only with resume, which reads the config
+            config,
             args.out,
             resume=args.resume,
             overwrite=args.overwrite,
             quiet=args.quiet,
             allow_data_change=args.allow_data_change,
+            draw=draw_run,
         )
     except TrainingStopped as stop:
         if not _is_main_process():

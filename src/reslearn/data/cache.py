@@ -21,18 +21,10 @@ from typing import Any
 import numpy as np
 
 from reslearn.atomic import atomic_write
+from reslearn.paths import default_cache_dir  # noqa: F401  (imported from here by data)
 
 #: Bumped when the decoding changes, so old entries are no longer found (2: EXIF orientation).
 CACHE_VERSION = 2
-
-
-def default_cache_dir() -> Path:
-    """``$RESLEARN_CACHE``, else ``$XDG_CACHE_HOME/reslearn``, else ``~/.cache/reslearn``."""
-    if os.environ.get("RESLEARN_CACHE"):
-        return Path(os.environ["RESLEARN_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "reslearn"
-    return Path.home() / ".cache" / "reslearn"
 
 
 def cache_key(*parts: Any) -> str:

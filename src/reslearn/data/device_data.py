@@ -10,55 +10,12 @@ function of the seed and the step: that is what makes resuming exact.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from reslearn.data.normalize import Normalizer
-
-
-def derive_seed(*parts: int | str) -> int:
-    """A 63-bit seed that is a pure function of ``parts`` (stable across runs and machines)."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
-
-
-def validation_split(count: int, holdout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val) holding out ``holdout`` of ``count`` images, a pure function of seed."""
-    if not 0 <= holdout < count:
-        raise ValueError(
-            f"--val-split must be between 0 and {count - 1} (the training images); got {holdout}"
-        )
-    generator = torch.Generator().manual_seed(derive_seed("val-split", seed))
-    order = torch.randperm(count, generator=generator).numpy()
-    return np.sort(order[holdout:]), np.sort(order[:holdout])
-
-
-def sample_indices(count: int, size: int | None, seed: int = 0) -> np.ndarray:
-    """Sorted indices of ``size`` of ``count`` images drawn at random (a pure function of the
-    seed), or all of them. Folders list images class by class, so the first N would not do."""
-    if size is None or size >= count:
-        return np.arange(count)
-    generator = torch.Generator().manual_seed(derive_seed("sample", seed))
-    return np.sort(torch.randperm(count, generator=generator)[:size].numpy())
-
-
-def epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
-    """The order of ``count`` training images in ``epoch``: a pure function of (seed, epoch),
-    computed on the CPU (equal to ``DeviceData.permutation`` there)."""
-    generator = torch.Generator().manual_seed(derive_seed("order", seed, epoch))
-    return torch.randperm(count, generator=generator)
-
-
-def part_slice(batch_size: int, part: int, parts: int) -> slice:
-    """Rows of ``part`` when a batch is split into ``parts`` equal parts (one per process and
-    accumulation micro-step: part = rank * accumulate + micro-step)."""
-    if batch_size % parts:
-        raise ValueError(f"a batch of {batch_size} does not split into {parts} equal parts")
-    size = batch_size // parts
-    return slice(part * size, (part + 1) * size)
+from reslearn.data.sampling import StepRows, derive_seed, epoch_order
 
 
 def to_device_uint8(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
@@ -99,8 +56,7 @@ class DeviceData:
         self._rows = torch.arange(self.height, device=self.device)
         self._cols = torch.arange(self.width, device=self.device)
         self._generator = torch.Generator(device=self.device)
-        self._order_key: tuple[int, int] | None = None
-        self._order = torch.empty(0)
+        self._rows_of: StepRows | None = None  # the current epoch's order, kept
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -117,8 +73,7 @@ class DeviceData:
 
     def permutation(self, seed: int, epoch: int) -> torch.Tensor:
         """The order of the images in ``epoch``: a pure function of (seed, epoch)."""
-        self._generator.manual_seed(derive_seed("order", seed, epoch))
-        return torch.randperm(len(self), generator=self._generator, device=self.device)
+        return epoch_order(len(self), seed, epoch, self.device)
 
     def micro_batches(
         self,
@@ -131,18 +86,14 @@ class DeviceData:
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The parts ``mine`` of step ``step``'s augmented batch, when the batch of epoch
         ``step // (N // batch_size)``'s order is split into ``parts`` equal parts."""
-        epoch, position = divmod(step, len(self) // batch_size)
-        if self._order_key != (seed, epoch):
-            self._order, self._order_key = self.permutation(seed, epoch), (seed, epoch)
-        rows = self._order[position * batch_size : (position + 1) * batch_size]
+        if self._rows_of is None or (self._rows_of.seed, self._rows_of.batch_size) != (
+            seed,
+            batch_size,
+        ):
+            self._rows_of = StepRows(len(self), batch_size, seed, self.device)
         return [
-            self.batch(
-                rows[part_slice(batch_size, part, parts)],
-                seed=seed,
-                step=step,
-                part=part if parts > 1 else None,
-            )
-            for part in mine
+            self.batch(rows, seed=seed, step=step, part=part if parts > 1 else None)
+            for part, rows in self._rows_of.parts(step, parts, mine)
         ]
 
     def batch(

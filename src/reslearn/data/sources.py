@@ -368,7 +368,7 @@ def load_eval_sample(
 ) -> ImageArrays:
     """A seeded random sample of ``count`` images (all when None) from the test split, or the
     training split when there is none, with the data's classes; for the analysis probes."""
-    from reslearn.data.device_data import sample_indices
+    from reslearn.data.sampling import sample_indices
 
     dataset = load_dataset(spec, image_size=image_size, cache_dir=cache_dir, workers=workers)
     split = dataset.test if dataset.test is not None else dataset.train

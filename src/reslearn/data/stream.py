@@ -22,13 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from PIL import Image
+from torch.utils.data import DataLoader
 from torchvision.io import ImageReadMode, decode_jpeg
 from tqdm import tqdm
 
 from reslearn.data.decode import BadImageError, decode_file, orientation
-from reslearn.data.device_data import derive_seed, epoch_order, part_slice, sample_indices
 from reslearn.data.imagenet_views import (
     MULTISCALE_SIDES,
     center_view,
@@ -38,6 +37,7 @@ from reslearn.data.imagenet_views import (
     ten_crop_views,
 )
 from reslearn.data.normalize import Normalizer
+from reslearn.data.sampling import StepRows, derive_seed, sample_indices
 
 VIEWS = ("center", "10crop", "multiscale")
 _JPEG_MAGIC = b"\xff\xd8"
@@ -230,15 +230,10 @@ class StepBatches(torch.utils.data.Sampler):
         return max(0, self.stop - self.start) * len(self.mine)
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        order, order_epoch = None, -1
+        rows_of = StepRows(self.count, self.batch_size, self.seed)
         for step in range(self.start, self.stop):
-            epoch, position = divmod(step, self.steps_per_epoch)
-            if epoch != order_epoch:
-                order, order_epoch = epoch_order(self.count, self.seed, epoch), epoch
-            rows = order[position * self.batch_size : (position + 1) * self.batch_size]
-            for part in self.mine:
-                chosen = rows[part_slice(self.batch_size, part, self.parts)]
-                yield [(int(i), step) for i in chosen]
+            for _, rows in rows_of.parts(step, self.parts, self.mine):
+                yield [(int(i), step) for i in rows]
 
 
 def _loader(dataset, workers: int, pin: bool, **options) -> DataLoader:

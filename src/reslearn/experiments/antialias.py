@@ -17,7 +17,7 @@ from reslearn.device import resolve_device
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
 from reslearn.experiments.common import cifar_model, claim, load_curves, percent
 from reslearn.report.curves import plot_curve_panels
-from reslearn.train.run import WEIGHTS
+from reslearn.rundir import WEIGHTS
 from reslearn.weights import load_weights
 
 _MAX_SHIFT = 8

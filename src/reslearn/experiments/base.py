@@ -10,24 +10,31 @@ import dataclasses
 import json
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from reslearn.atomic import atomic_write
-from reslearn.jsonfile import read_json, read_json_record
+from reslearn.jsonfile import read_json
 from reslearn.models import create_model
-from reslearn.train.checkpoint import list_checkpoints
+from reslearn.report.run_report import draw_run
+from reslearn.rundir import (
+    METRICS,
+    is_finished,
+    is_run,
+    latest_checkpoint,
+    read_config,
+    read_summary,
+    write_json,
+)
+from reslearn.rundir.lock import LOCK_FILE, FolderLock
 from reslearn.train.config import TrainConfig
-from reslearn.train.lock import LOCK_FILE, FolderLock
 from reslearn.train.metrics import read_metrics
-from reslearn.train.run import CONFIG, METRICS, SUMMARY, train
-from reslearn.train.runfolder import write_json
+from reslearn.train.run import train
 
 EXPERIMENT_FILE, RESULTS_FILE, REPORT_FILE = "experiment.json", "results.json", "report.html"
-_FIX = "restore it from a copy, or delete the run's folder to train it again"
 
 #: Settings that may differ between the sessions of one run without changing its result.
 _WHERE_NOT_WHAT = ("device", "workers", "cache_dir")
@@ -103,11 +110,14 @@ class FinishedRun:
 
     def summary(self) -> dict[str, Any]:
         """The run's summary.json."""
-        return read_json(self.run_dir / SUMMARY)
+        summary = read_summary(self.run_dir)
+        if summary is None:
+            raise FileNotFoundError(f"{self.run_dir} has not finished (no summary.json)")
+        return summary
 
     def record(self, root: Path) -> dict[str, Any]:
         """Everything results.json keeps about this run."""
-        saved = read_json(self.run_dir / CONFIG)
+        saved = read_config(self.run_dir, needs=("data", "resolved"))
         summary = self.summary()
         metrics = read_metrics(self.run_dir / METRICS)
         train_errors = [r["train_error"] for r in metrics if "train_error" in r]
@@ -190,9 +200,11 @@ def run_experiment(
     *,
     quiet: bool = False,
     command: Sequence[str] | None = None,
+    draw: Callable[[Path], Any] | None = None,
 ) -> dict[str, Any]:
-    """Train every planned run that is not finished yet, then write results.json and
-    report.html into ``out``; returns the results.
+    """Train every planned run that is not finished yet, then write results.json into ``out``
+    and hand the folder to ``draw`` (the command line's: report.html, through
+    ``reslearn.experiments.report.write_experiment_report``); returns the results.
 
     A finished run (summary.json present) is reused; an interrupted one is resumed from its
     checkpoint. A run trained with other settings is an error, never silently mixed in. The
@@ -208,7 +220,10 @@ def run_experiment(
         raise ValueError(f"--out {root} is a file; give a folder")
     lock = FolderLock(root, what="experiment")
     try:
-        return _run_planned(experiment, settings, planned, root, quiet=quiet, command=command)
+        results = _run_planned(experiment, settings, planned, root, quiet=quiet, command=command)
+        if draw is not None:
+            draw(root)
+        return results
     except BaseException:
         if lock.created and [p.name for p in root.iterdir()] == [LOCK_FILE]:
             with contextlib.suppress(OSError):  # a folder made for nothing goes again
@@ -230,7 +245,7 @@ def _run_planned(
 ) -> dict[str, Any]:
     """``run_experiment``'s work, with the folder locked."""
     for run in planned:  # before anything is written: a mismatch leaves the folder as it was
-        if (root / "runs" / run.name / CONFIG).is_file():
+        if is_run(root / "runs" / run.name):
             _check_same_settings(run, root / "runs" / run.name)
     _claim_folder(root, experiment.name, settings, command)
     finished = []
@@ -258,9 +273,6 @@ def _run_planned(
         lambda f: f.write((json.dumps(results, indent=2) + "\n").encode()),
         durable=False,
     )
-    from reslearn.experiments.report import write_experiment_report
-
-    write_experiment_report(root)
     return results
 
 
@@ -289,22 +301,22 @@ def _claim_folder(
 def ensure_run(run: PlannedRun, run_dir: Path, *, quiet: bool, label: str) -> FinishedRun:
     """Reuse, resume or train one run; returns it finished."""
     what = f"{label} {run.name}"
-    if (run_dir / SUMMARY).is_file():
+    if is_finished(run_dir):
         _check_same_settings(run, run_dir)
         print(f"{what}: finished earlier, reused ({run_dir})", file=sys.stderr)
         return FinishedRun(run, run_dir, reused=True)
-    if (run_dir / CONFIG).is_file():
+    if is_run(run_dir):
         _check_same_settings(run, run_dir)
-        if list_checkpoints(run_dir / "checkpoints"):
+        if latest_checkpoint(run_dir) is not None:
             print(f"{what}: resuming the interrupted run", file=sys.stderr)
-            train(None, resume=run_dir, quiet=quiet)  # type: ignore[arg-type]
+            train(None, resume=run_dir, quiet=quiet, draw=draw_run)
         else:  # stopped before its first checkpoint: nothing to keep
             print(f"{what}: restarting (it stopped before its first checkpoint)", file=sys.stderr)
-            train(run.config, run_dir, overwrite=True, quiet=quiet)
+            train(run.config, run_dir, overwrite=True, quiet=quiet, draw=draw_run)
     else:
         iterations = f"{run.config.iterations:,} iterations" if run.config.iterations else "recipe"
         print(f"{what}: training ({iterations})", file=sys.stderr)
-        train(run.config, run_dir, quiet=quiet)
+        train(run.config, run_dir, quiet=quiet, draw=draw_run)
     return FinishedRun(run, run_dir, reused=False)
 
 
@@ -318,7 +330,7 @@ def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_same_settings(run: PlannedRun, run_dir: Path) -> None:
-    saved = read_json_record(run_dir / CONFIG, ("settings",), fix=_FIX)["settings"]
+    saved = read_config(run_dir)["settings"]
     saved = _comparable(saved)
     wanted = _comparable(run.config.as_dict())
     differences = [
@@ -367,7 +379,7 @@ def _environment(runs: list[FinishedRun]) -> dict[str, Any]:
                 "reslearn": reslearn.__version__}  # fmt: skip
     seen: dict[str, Any] = {}
     for run in runs:
-        environment = read_json(run.run_dir / CONFIG)["environment"]
+        environment = read_config(run.run_dir, needs=("environment",))["environment"]
         for key in ("device_name", "device", "threads", "torch", "python", "reslearn"):
             seen.setdefault(key, set()).add(str(environment.get(key)))
         seen.setdefault("git_revision", set()).add(str(environment.get("git_revision")))
@@ -377,5 +389,5 @@ def _environment(runs: list[FinishedRun]) -> dict[str, Any]:
 def _data_name(runs: list[FinishedRun], settings: ExperimentSettings) -> str:
     """The data set's name as the runs recorded it (e.g. cifar10-jpeg), else as given."""
     for run in runs:
-        return read_json(run.run_dir / CONFIG)["data"]["name"]
+        return read_config(run.run_dir, needs=("data",))["data"]["name"]
     return settings.data

@@ -15,7 +15,7 @@ from reslearn.experiments import paper
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
 from reslearn.experiments.common import claim
 from reslearn.models import model_info
-from reslearn.train.run import WEIGHTS
+from reslearn.rundir import WEIGHTS
 from reslearn.weights import load_weights
 
 _CHUNK = 500  # images per forward pass

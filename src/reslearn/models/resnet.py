@@ -61,8 +61,7 @@ def _take_indices(count: int, indices: int | Sequence[int] | None) -> list[int]:
     for index in indices:
         if isinstance(index, bool) or not isinstance(index, int) or not -count <= index < count:
             raise ValueError(
-                f"indices must lie in {-count}..{count - 1} (stem, then each stage); "
-                f"got {index!r}"
+                f"indices must lie in {-count}..{count - 1} (stem, then each stage); got {index!r}"
             )
         chosen.append(index % count)
     return sorted(set(chosen))

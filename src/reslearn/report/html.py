@@ -93,8 +93,7 @@ class HtmlPage:
     def definitions(self, items: dict[str, object]) -> None:
         """A two-column list of names and values."""
         body = "".join(
-            f"<dt>{_escape(str(k))}</dt><dd>{_escape(str(v))}</dd>"
-            for k, v in items.items()
+            f"<dt>{_escape(str(k))}</dt><dd>{_escape(str(v))}</dd>" for k, v in items.items()
         )
         self.parts.append(f"<dl>{body}</dl>")
 

@@ -8,23 +8,67 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from reslearn.jsonfile import read_json, read_json_record
+import numpy as np
+
+from reslearn.jsonfile import read_json
+from reslearn.report.confusion import plot_confusion
+from reslearn.report.curves import plot_curves
 from reslearn.report.html import HtmlPage
-from reslearn.train.config import TrainConfig
-from reslearn.train.metrics import read_metrics
-from reslearn.train.run import (
-    CONFIG,
+from reslearn.rundir import (
     CONFUSION,
     CURVES,
     EVALUATION,
     METRICS,
     REPORT,
-    SUMMARY,
-    draw_curves,
+    read_config,
+    read_summary,
 )
-
+from reslearn.train.metrics import read_metrics
 
 _FIX = "restore it from a copy, or train the run again"
+
+
+def draw_run(run_dir: str | Path) -> Path:
+    """Everything drawn from a run folder's files: curves.png, confusion.png (once the final
+    evaluation is written) and report.html; also for an unfinished run. Returns the report."""
+    run_dir = Path(run_dir)
+    draw_curves(run_dir)
+    draw_confusion(run_dir)
+    return write_run_report(run_dir)
+
+
+def draw_curves(run_dir: str | Path) -> None:
+    """curves.png from metrics.jsonl (also after an interrupted run), with the lr drops."""
+    run_dir = Path(run_dir)
+    resolved = read_config(run_dir, needs=("resolved",))["resolved"]
+    path = run_dir / METRICS
+    records = read_metrics(path) if path.exists() else []
+    if not records:
+        return
+    drops = resolved.get("milestones") or ()
+    if resolved.get("schedule") == "plateau":  # the drops happened where the error stalled
+        drops = [r["step"] for r in records if r.get("event") == "lr dropped on plateau"]
+    plot_curves(
+        [(resolved["model"], records)],
+        run_dir / CURVES,
+        title=f"{resolved['model']}, {resolved['recipe']} recipe",
+        milestones=drops,
+    )
+
+
+def draw_confusion(run_dir: str | Path) -> None:
+    """confusion.png from evaluation.json (nothing before the run's final evaluation)."""
+    run_dir = Path(run_dir)
+    evaluation = _read(run_dir / EVALUATION)
+    if evaluation is None:
+        return
+    model = read_config(run_dir, needs=("resolved",))["resolved"]["model"]
+    plot_confusion(
+        np.asarray(evaluation["confusion"]),
+        evaluation["classes"],
+        run_dir / CONFUSION,
+        title=f"{model}, {evaluation['split']} split: {100 * evaluation['top1_error']:.2f}% error",
+    )
 
 
 def _read(path: Path) -> Any:
@@ -36,19 +80,31 @@ def _pct(value: Any) -> str:
 
 
 def write_run_report(run_dir: str | Path) -> Path:
-    """Write ``run_dir/report.html`` and return its path."""
+    """Write ``run_dir/report.html`` from the run's files and return its path."""
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).is_file():
-        raise ValueError(f"{run_dir} is not a reslearn run folder (no {CONFIG})")
-    config = read_json_record(run_dir / CONFIG, ("resolved", "data", "environment"), fix=_FIX)
+    config = read_config(run_dir, needs=("resolved", "data", "environment"))
     resolved, data = config["resolved"], config["data"]
-    summary = _read(run_dir / SUMMARY)
+    summary = read_summary(run_dir)
     metrics = read_metrics(run_dir / METRICS) if (run_dir / METRICS).is_file() else []
     page = HtmlPage(
         f"{resolved['model']} on {data['name']}",
         f"reslearn training run, {resolved['recipe']} recipe: {run_dir.resolve()}",
     )
+    _result(page, run_dir, resolved, data, summary, metrics)
+    if metrics:
+        if not (run_dir / CURVES).is_file():
+            draw_curves(run_dir)
+        page.figure(
+            run_dir / CURVES,
+            "Training error (dashed, augmented batches) and test error (bold) against "
+            "iterations; grey verticals mark learning-rate drops.",
+        )
+    _per_class(page, run_dir)
+    _settings(page, config)
+    return page.write(run_dir / REPORT)
 
+
+def _result(page: HtmlPage, run_dir: Path, resolved, data, summary, metrics) -> None:
     page.heading("Result")
     train_errors = [r["train_error"] for r in metrics if "train_error" in r]
     if summary is None:
@@ -76,26 +132,24 @@ def write_run_report(run_dir: str | Path) -> Path:
         )
     page.definitions({k: v for k, v in facts.items() if v != "-"})
 
-    if metrics:
-        if not (run_dir / CURVES).is_file():
-            draw_curves(run_dir, TrainConfig.from_dict(resolved))
-        page.figure(
-            run_dir / CURVES,
-            "Training error (dashed, augmented batches) and test error (bold) against "
-            "iterations; grey verticals mark learning-rate drops.",
-        )
-    evaluation = _read(run_dir / EVALUATION)
-    if evaluation is not None:
-        page.heading(f"Per class ({evaluation['split']} split, {evaluation['count']:,} images)")
-        if (run_dir / CONFUSION).is_file():
-            page.figure(run_dir / CONFUSION, "Confusion matrix: rows are true classes.")
-        accuracy = evaluation["per_class_accuracy"]
-        rows = sorted(
-            ((name, _pct(acc)) for name, acc in accuracy.items()),
-            key=lambda row: float(row[1].rstrip("%")) if row[1] != "-" else 101.0,
-        )
-        page.table(("class", "accuracy"), rows, "Per-class accuracy, lowest first")
 
+def _per_class(page: HtmlPage, run_dir: Path) -> None:
+    evaluation = _read(run_dir / EVALUATION)
+    if evaluation is None:
+        return
+    page.heading(f"Per class ({evaluation['split']} split, {evaluation['count']:,} images)")
+    if (run_dir / CONFUSION).is_file():
+        page.figure(run_dir / CONFUSION, "Confusion matrix: rows are true classes.")
+    accuracy = evaluation["per_class_accuracy"]
+    rows = sorted(
+        ((name, _pct(acc)) for name, acc in accuracy.items()),
+        key=lambda row: float(row[1].rstrip("%")) if row[1] != "-" else 101.0,
+    )
+    page.table(("class", "accuracy"), rows, "Per-class accuracy, lowest first")
+
+
+def _settings(page: HtmlPage, config: dict[str, Any]) -> None:
+    resolved, data = config["resolved"], config["data"]
     page.heading("Settings")
     page.paragraph(
         "Data: "
@@ -110,7 +164,6 @@ def write_run_report(run_dir: str | Path) -> Path:
     if command:
         page.paragraph("The command that started this run:")
         page.code(_command_line(command))
-    return page.write(run_dir / REPORT)
 
 
 def _command_line(argv: list[str]) -> str:

@@ -9,7 +9,6 @@ the one before it.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Any
 import torch
 
 from reslearn.atomic import atomic_write
+from reslearn.rundir import checkpoint_name, list_checkpoints
 
 FORMAT = "reslearn-checkpoint/1"
-_NAME = re.compile(r"^step-(\d+)\.pt$")
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -28,20 +27,11 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     atomic_write(path, lambda file: torch.save(obj, file))
 
 
-def list_checkpoints(folder: str | Path) -> list[Path]:
-    """The checkpoints in ``folder``, oldest first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
 def save_checkpoint(folder: str | Path, state: dict[str, Any], *, keep: int = 2) -> Path:
     """Write ``state`` (with a "step") as ``folder/step-NNNNNNN.pt``; keep the newest ``keep``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step-{state['step']:07d}.pt"
+    path = folder / checkpoint_name(state["step"])
     atomic_save({"format": FORMAT, **state}, path)
     for old in list_checkpoints(folder)[:-keep]:
         if old != path:

@@ -4,20 +4,17 @@ before any work starts, and saved as the run's config.json."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reslearn.data.normalize import NORMALIZATIONS
-from reslearn.device import DEVICES, PRECISIONS
-from reslearn.errors import UserError, one_line
+from reslearn.errors import SettingError, UserError, one_line
 from reslearn.jsonfile import read_json_record
-from reslearn.models import MODEL_OPTIONS, model_info
-from reslearn.train.recipes import SCHEDULES, get_recipe
+from reslearn.models import model_info
+from reslearn.train.recipes import get_recipe
+from reslearn.train.validation import DECODES, LOADERS, check_positive, validate
 
-LOADERS = ("memory", "stream")
-DECODES = ("auto", "workers", "device")
+__all__ = ["DECODES", "LOADERS", "TrainConfig"]
 
 
 @dataclass
@@ -71,8 +68,10 @@ class TrainConfig:
     plateau_patience: int = 5  # evaluations without improvement before the lr drops
     plateau_threshold: float = 0.001  # improvement in error (absolute) that counts
 
-    def resolve(self, train_images: int) -> TrainConfig:
-        """A copy with every recipe default filled in for a training set of this size."""
+    def with_recipe(self) -> TrainConfig:
+        """A validated copy with the recipe's defaults that do not depend on the data filled in
+        (loader, batch size, optimizer, schedule, normalisation); ``resolve`` adds the rest."""
+        self.validate()
         recipe = get_recipe(self.recipe)
         out = dataclasses.replace(
             self, model_options=dict(self.model_options), scale_range=list(self.scale_range)
@@ -87,23 +86,29 @@ class TrainConfig:
         for name in recipe_settings:
             if getattr(out, name) is None:
                 setattr(out, name, getattr(recipe, name))
-        _check_positive("--batch-size", out.batch_size)
+        return out
+
+    def resolve(self, train_images: int) -> TrainConfig:
+        """A copy with every recipe default filled in for a training set of this size."""
+        recipe = get_recipe(self.recipe)
+        out = self.with_recipe()
+        check_positive("batch_size", out.batch_size)
         if out.batch_size > train_images:
-            raise ValueError(
-                f"--batch-size {out.batch_size} is larger than the {train_images} training images"
+            raise SettingError(
+                f"<batch_size> {out.batch_size} is larger than the {train_images} training images"
             )
         steps_per_epoch = train_images // out.batch_size
         if out.iterations is None:
             if out.epochs is not None:
-                _check_positive("--epochs", out.epochs)
+                check_positive("epochs", out.epochs)
                 out.iterations = max(1, round(out.epochs * steps_per_epoch))
             elif recipe.iterations is not None:
                 out.iterations = recipe.iterations
             else:
                 out.iterations = max(1, round(recipe.epochs * steps_per_epoch))
         elif out.epochs is not None:
-            raise ValueError("give --iterations or --epochs, not both")
-        _check_positive("--iterations", out.iterations)
+            raise SettingError("give <iterations> or <epochs>, not both")
+        check_positive("iterations", out.iterations)
         out.epochs = out.iterations / steps_per_epoch
         if out.milestones is None:
             # --iterations N scales the paper's 32k/48k-of-64k milestones proportionally
@@ -129,110 +134,9 @@ class TrainConfig:
             return self.normalization
         return "imagenet" if _torchvision_init(self.init) else "per-pixel"
 
-    def _check_loader_flags(self) -> None:
-        """Refuse flags that the chosen loader would silently ignore."""
-        defaults = TrainConfig(data="")
-        stream_only = ("crop_size", "scale_range", "lighting", "decode")
-        memory_only = ("pad", "flip", "image_size")
-        loader = self.loader or get_recipe(self.recipe).loader
-        unused = stream_only if loader == "memory" else memory_only
-        given = [
-            "--" + name.replace("_", "-")
-            for name in unused
-            if getattr(self, name) != getattr(defaults, name)
-        ]
-        if given:
-            other = "stream" if loader == "memory" else "memory"
-            raise ValueError(
-                f"{', '.join(given)} only apply to --loader {other}; this run uses "
-                f"--loader {loader}"
-            )
-
     def validate(self) -> None:
-        """Raise a one-line ValueError for the first invalid setting."""
-        model_info(self.model)
-        check_model_options(self.model_options)
-        get_recipe(self.recipe)
-        _check_choice("--precision", self.precision, PRECISIONS)
-        _check_choice("--device", self.device, DEVICES)
-        if self.normalization is not None:
-            _check_choice("--normalization", self.normalization, NORMALIZATIONS)
-        if self.loader is not None:
-            _check_choice("--loader", self.loader, LOADERS)
-        _check_choice("--decode", self.decode, DECODES)
-        self._check_loader_flags()
-        for flag, value in (("--accumulate", self.accumulate), ("--crop-size", self.crop_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{flag} must be an integer >= 1; got {value}")
-        if isinstance(self.plateau_patience, bool) or not isinstance(self.plateau_patience, int):
-            raise ValueError(f"--plateau-patience must be an integer; got {self.plateau_patience}")
-        if self.plateau_patience < 1:
-            raise ValueError(f"--plateau-patience must be >= 1; got {self.plateau_patience}")
-        if len(self.scale_range) != 2 or not (
-            self.crop_size <= self.scale_range[0] <= self.scale_range[1]
-        ):
-            raise ValueError(
-                f"--scale-range must be two sides LOW HIGH with --crop-size {self.crop_size} "
-                f"<= LOW <= HIGH; got {' '.join(map(str, self.scale_range))}"
-            )
-        if not (math.isfinite(self.lighting) and self.lighting >= 0):
-            raise ValueError(f"--lighting must be >= 0; got {self.lighting}")
-        if self.schedule is not None:
-            _check_choice("--schedule", self.schedule, SCHEDULES)
-        for flag, value in (
-            ("--batch-size", self.batch_size),
-            ("--iterations", self.iterations),
-            ("--epochs", self.epochs),
-            ("--log-every", self.log_every),
-            ("--eval-every", self.eval_every),
-            ("--checkpoint-every", self.checkpoint_every),
-            ("--eval-batch-size", self.eval_batch_size),
-            ("--image-size", self.image_size),
-        ):
-            if value is not None:
-                _check_positive(flag, value)
-        if self.lr is not None:
-            _check_positive("--lr", self.lr)
-        for flag, value in (
-            ("--momentum", self.momentum),
-            ("--weight-decay", self.weight_decay),
-            ("--pad", self.pad),
-            ("--val-split", self.val_split),
-            ("--warmup-steps", self.warmup_steps),
-        ):
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{flag} must be >= 0; got {value}")
-        if self.momentum is not None and self.momentum >= 1:
-            raise ValueError(f"--momentum must be below 1; got {self.momentum}")
-        if self.label_smoothing is not None and not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
-        if not 0 < self.lr_gamma <= 1:
-            raise ValueError(f"--lr-gamma must be in (0, 1]; got {self.lr_gamma}")
-        if not (math.isfinite(self.backbone_lr_scale) and self.backbone_lr_scale > 0):
-            raise ValueError(
-                f"--backbone-lr-scale must be a positive number; got {self.backbone_lr_scale}"
-            )
-        if self.freeze_backbone and self.backbone_lr_scale != 1:
-            raise ValueError("--freeze-backbone and --backbone-lr-scale exclude each other")
-        if self.nesterov and self.momentum == 0:
-            raise ValueError("--nesterov needs a momentum above 0")
-        if self.milestones is not None:
-            if any(b <= a for a, b in zip(self.milestones, self.milestones[1:])):
-                raise ValueError(f"--milestones must increase; got {self.milestones}")
-            for m in self.milestones:
-                if m <= 0 or (self.iterations is not None and m >= self.iterations):
-                    raise ValueError(
-                        f"milestone {m} is outside the run (1 to {self.iterations} iterations); "
-                        "give milestones inside --iterations"
-                    )
-        if (
-            self.warmup_steps is not None
-            and self.iterations is not None
-            and self.warmup_steps >= self.iterations
-        ):
-            raise ValueError(
-                f"--warmup-steps {self.warmup_steps} must be below --iterations {self.iterations}"
-            )
+        """Raise a one-line SettingError (a ValueError) for the first invalid setting."""
+        validate(self, TrainConfig(data=""))
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready data."""
@@ -261,33 +165,3 @@ class TrainConfig:
 def _torchvision_init(init: str | None) -> bool:
     """Whether ``--init`` names torchvision weights (a name, or a torchvision .pth/.pt file)."""
     return bool(init) and (init.startswith("torchvision:") or init.endswith((".pth", ".pt")))
-
-
-def _check_positive(flag: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{flag} must be a positive number; got {value}")
-
-
-#: Model options that a training run takes from its data, never from the user.
-FROM_DATA = {
-    "num_classes": "the number of classes in the data",
-    "in_channels": "the data's channels (1 for grey-scale images, 3 for colour)",
-}
-
-
-def check_model_options(options: dict[str, Any]) -> None:
-    """Refuse, by name, a model option that does not exist or that the data decides."""
-    for key, value in options.items():
-        if key in FROM_DATA:
-            raise ValueError(
-                f"model option {key} comes from the data ({FROM_DATA[key]}); drop "
-                f"--set {key}={value}"
-            )
-        if key not in MODEL_OPTIONS:
-            allowed = ", ".join(k for k in MODEL_OPTIONS if k not in FROM_DATA)
-            raise ValueError(f"unknown model option {key!r}; allowed: {allowed}")
-
-
-def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{flag} must be one of {', '.join(choices)}; got {value!r}")

@@ -6,20 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from reslearn.data.decode import BadImageError
 from reslearn.data.device_data import DeviceData
 from reslearn.data.stream import StreamData, StreamEval
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
@@ -29,8 +22,11 @@ from reslearn.train.checkpoint import rng_state, set_rng_state
 from reslearn.train.config import TrainConfig
 from reslearn.train.distributed import Distributed, merge_evaluations
 from reslearn.train.init import backbone_and_head
+from reslearn.train.loop import LoopHooks, TrainingLoop, TrainingStopped
 from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
 from reslearn.train.speed import choose_run_precision, needs_choice
+
+__all__ = ["EvalSet", "LoopHooks", "TrainData", "Trainer", "TrainingStopped", "check_batch_split"]
 
 #: Batches over which the training error must average below 80% to end the paper's warm-up.
 _WARMUP_WINDOW = 20
@@ -49,49 +45,12 @@ def check_batch_split(batch_size: int, processes: int, accumulate: int) -> None:
         )
 
 
-class TrainingStopped(Exception):
-    """A run ended early; ``checkpoint`` is the file to resume from (None if there is none);
-    ``resumable``: whether resuming from it is the way on (a stop by a signal, a full disk),
-    by default whenever ``exit_code`` is not 1 (a failure to fix first)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        step: int,
-        checkpoint: str | None,
-        exit_code: int,
-        resumable: bool | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.step, self.checkpoint, self.exit_code = step, checkpoint, exit_code
-        self.resumable = exit_code != 1 if resumable is None else resumable
-
-
 @dataclass
 class EvalSet:
     """Normalised inputs and labels of one evaluation split, on the training device."""
 
     inputs: torch.Tensor
     labels: torch.Tensor
-
-
-@dataclass
-class LoopHooks:
-    """What the loop reports to and asks of its caller (the run: logs, checkpoints)."""
-
-    log: Callable[[dict[str, Any]], None] = lambda record: None
-    checkpoint: Callable[[int], str | None] = lambda step: None
-    progress: bool = True
-    print_logs: bool = False
-    stop_signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
-    _stop: list[int] = field(default_factory=list)
-
-    def emit(self, record: dict[str, Any], line: str) -> None:
-        """Log ``record``; in log-line mode also print ``line``."""
-        self.log(record)
-        if self.print_logs:
-            print(line, flush=True)
 
 
 class Trainer:
@@ -104,8 +63,8 @@ class Trainer:
     ``train_step(step)`` is the whole hot path: this process's part of the batch (gathered and
     augmented on the device, or streamed from DataLoader workers), forward and backward passes
     in the configured precision (bf16 or fp16 autocast, or fp32; fp16 scales the loss with a
-    GradScaler and skips the steps whose gradients overflowed), an SGD step. The batch of any step is
-    a pure function of (seed, step), so the loop can start anywhere.
+    GradScaler and skips the steps whose gradients overflowed), an SGD step. The batch of any
+    step is a pure function of (seed, step), so the loop can start anywhere.
     """
 
     #: The logging window (loss and error sums, steps, seconds) as the latest checkpoint saw
@@ -327,7 +286,10 @@ class Trainer:
                 "plateau_waited": self.plateau_waited,
             },
             "rng": rng_state(),
-            "precision": {"precision": self.config.precision, "channels_last": self.config.channels_last},
+            "precision": {
+                "precision": self.config.precision,
+                "channels_last": self.config.channels_last,
+            },
             **({"scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}),
         }
 
@@ -358,225 +320,15 @@ class Trainer:
         finite = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist()
         return [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
 
-    def _stop_if_weights_nonfinite(
-        self, done: int, lr: float, last_saved: str | None, *, agree: bool = True
-    ) -> None:
-        """Before weights are evaluated or saved: stop (keeping the last good checkpoint) when
-        an update made any of them inf or NaN; with ``agree`` every process agrees."""
-        bad = self.nonfinite_tensors()
-        (anywhere,) = self.where.any(bool(bad), device=self.device) if agree else (bool(bad),)
-        if anywhere:
-            what = f"{len(bad)} tensors, e.g. {bad[0]}" if bad else "on another process"
-            raise TrainingStopped(
-                f"the weights became non-finite by step {done} ({what}; lr {lr:g}); the "
-                "weights were not saved; try a lower --lr or --precision fp32",
-                step=done,
-                checkpoint=last_saved,
-                exit_code=1,
-            )
-
-    def _window_state(
-        self, loss: torch.Tensor, wrong: torch.Tensor, steps: int, seconds: float, gather: bool
-    ) -> dict[str, Any]:
-        """The logging window for a checkpoint: every process's sums, one row each (with
-        ``gather``, a collective; else this process's row alone)."""
-        if steps == 0:
-            return {"steps": 0}
-        gather = gather and self.where.enabled
-        rows = torch.zeros((self.where.world if gather else 1, 2), dtype=torch.float64)
-        rows = rows.to(self.device)
-        rows[self.where.rank if gather else 0] = torch.stack([loss.double(), wrong.double()])
-        rows = self.where.sum(rows).cpu() if gather else rows.cpu()  # float64 holds them exactly
-        return {"steps": steps, "seconds": seconds, "loss": rows[:, 0], "wrong": rows[:, 1]}
-
-    def _restore_window(self, loss: torch.Tensor, wrong: torch.Tensor) -> tuple[int, float]:
-        """Fill the window sums from ``resume_log_window``; returns its (steps, seconds)."""
-        saved, self.resume_log_window = self.resume_log_window, None
-        if not saved or not saved.get("steps"):
-            return 0, 0.0
-        rows_loss, rows_wrong = saved["loss"], saved["wrong"]
-        if len(rows_loss) == self.where.world:  # the same processes: each takes its own row
-            mine_loss, mine_wrong = rows_loss[self.where.rank], rows_wrong[self.where.rank]
-        elif self.where.is_main:  # another number of processes: rank 0 carries the sums
-            scale = self.where.world / len(rows_loss)  # the loss is averaged over processes
-            mine_loss, mine_wrong = rows_loss.sum() * scale, rows_wrong.sum()
-        else:
-            return int(saved["steps"]), float(saved["seconds"])
-        loss.fill_(mine_loss.item())
-        wrong.fill_(int(round(mine_wrong.item())))
-        return int(saved["steps"]), float(saved["seconds"])
-
     # -- the loop -----------------------------------------------------------------------------
 
     def fit(self, start: int, hooks: LoopHooks) -> dict[str, Any]:
         """Train from step ``start`` to the end; returns the last evaluation record.
 
-        Raises TrainingStopped on SIGINT/SIGTERM (after a checkpoint) and on a non-finite loss
-        (without writing the bad weights).
+        Raises TrainingStopped on SIGINT/SIGTERM or ``hooks.request_stop()`` (after a
+        checkpoint) and on a non-finite loss or weights (without writing the bad weights).
         """
-        c = self.config
-        total = c.iterations
-        if start >= total:  # a finished run resumed again: nothing to train, report the end
-            self._stop_if_weights_nonfinite(total, self.lr_at(total - 1), None)
-            return {
-                "step": total,
-                "epoch": round(total / self.steps_per_epoch, 4),
-                **self.evaluate(),
-            }
-        # On the CPU a finiteness check per step is free; on a GPU it would stall the queue,
-        # so there it happens at each log and checkpoint, naming the window it happened in.
-        # With several processes every step agrees on stopping (a signal may reach them at
-        # different steps), so the check happens at every step there.
-        check_every = 1 if self.device.type == "cpu" or self.where.enabled else c.log_every
-        last_eval: dict[str, Any] = {}
-        window_loss = torch.zeros((), device=self.device)
-        window_wrong = torch.zeros((), dtype=torch.int64, device=self.device)
-        nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
-        window_start, window_steps, checked_upto, last_saved = time.perf_counter(), 0, start, None
-        window_paused = 0.0
-        if self.resume_log_window:  # resumed mid-window: continue its sums, steps and time
-            window_steps, seconds = self._restore_window(window_loss, window_wrong)
-            window_start -= seconds
-
-        def keep_window(now: float, gather: bool) -> None:  # what a checkpoint saves of it
-            seconds = now - window_start - window_paused
-            self.log_window = self._window_state(
-                window_loss, window_wrong, window_steps, seconds, gather
-            )
-
-        postfix: dict[str, str] = {}
-        bar = tqdm(
-            total=total,
-            initial=start,
-            unit="it",
-            desc=c.model,
-            disable=not hooks.progress,
-            dynamic_ncols=True,
-            file=sys.stderr,
-        )
-        with bar, _catch_signals(hooks):
-            for step in range(start, total):
-                warming_up = self.warmup_active
-                try:
-                    loss, wrong = self.train_step(step)
-                except BadImageError as error:  # nothing of this step was applied yet
-                    if step > start:  # this process alone may have failed: no collective
-                        keep_window(time.perf_counter(), gather=False)
-                    saved = hooks.checkpoint(step) if step > start else last_saved
-                    raise TrainingStopped(
-                        f"{error}; training stopped before step {step + 1}",
-                        step=step,
-                        checkpoint=saved,
-                        exit_code=1,
-                    ) from None
-                done = step + 1
-                if self.last_step_skipped:
-                    scale = self.scaler.get_scale()
-                    hooks.emit(
-                        {"step": done, "event": "fp16 overflow: step skipped", "scale": scale},
-                        f"step {done}/{total}  fp16 gradients overflowed: step skipped, "
-                        f"loss scale now {scale:g}",
-                    )
-                if warming_up and not self.warmup_active:
-                    lr = self.lr_at(done)
-                    hooks.emit(
-                        {"step": done, "event": "low-lr warm-up ended", "lr": lr},
-                        f"step {done}/{total}  the low-lr warm-up ended (training error < 80%); "
-                        f"lr {lr:g} from now on",
-                    )
-                window_loss += loss
-                window_wrong += wrong
-                nonfinite |= ~torch.isfinite(loss)
-                window_steps += 1
-                bar.update(1)
-                boundary = {
-                    "log": done % c.log_every == 0 or done == total,
-                    "eval": done % c.eval_every == 0 or done == total,
-                    "checkpoint": done % c.checkpoint_every == 0 or done == total,
-                }
-                stop = bool(hooks._stop)  # with several processes: agreed on below, every step
-                if done % check_every == 0 or any(boundary.values()) or hooks._stop:
-                    stop, bad = self.where.any(
-                        bool(hooks._stop), bool(nonfinite), device=self.device
-                    )
-                    if stop and not hooks._stop:  # another process was asked to stop
-                        hooks._stop.append(signal.SIGTERM)
-                    if bad:
-                        where = (
-                            f"step {done}"
-                            if done - checked_upto == 1
-                            else (f"between steps {checked_upto + 1} and {done}")
-                        )
-                        raise TrainingStopped(
-                            f"the training loss became non-finite at {where} "
-                            f"(lr {self.lr_at(step):g}); the weights were not saved; "
-                            f"try a lower --lr or --precision fp32",
-                            step=done,
-                            checkpoint=last_saved,
-                            exit_code=1,
-                        )
-                    checked_upto = done
-                if boundary["log"]:
-                    elapsed = time.perf_counter() - window_start - window_paused
-                    sums = torch.stack([window_loss.double(), window_wrong.double()])
-                    loss_sum, wrong_sum = self.where.sum(sums).tolist()
-                    record = {
-                        "step": done,
-                        "epoch": round(done / self.steps_per_epoch, 4),
-                        "lr": self.lr_at(step),
-                        "train_loss": loss_sum / (window_steps * self.where.world),
-                        "train_error": wrong_sum / (window_steps * c.batch_size),
-                        "images_per_s": window_steps * c.batch_size / elapsed,
-                    }
-                    hooks.emit(record, _log_line(record, total))
-                    postfix.update(
-                        loss=f"{record['train_loss']:.3f}",
-                        err=f"{100 * record['train_error']:.1f}%",
-                        img_s=f"{record['images_per_s']:.0f}",
-                    )
-                    bar.set_postfix(postfix, refresh=False)
-                    window_loss.zero_()
-                    window_wrong.zero_()
-                    window_steps, window_paused = 0, 0.0
-                    window_start = time.perf_counter()
-                paused_at = time.perf_counter()
-                # Weights are checked before they are evaluated or saved, by every process alike
-                # (a signal that came after the agreement above: by this process alone).
-                saving = boundary["checkpoint"] or stop
-                agree = bool(boundary["eval"] and self.eval_sets) or saving
-                if agree or hooks._stop:
-                    self._stop_if_weights_nonfinite(
-                        done, self.lr_at(step), last_saved, agree=agree
-                    )
-                if boundary["eval"] and self.eval_sets:
-                    last_eval = {"step": done, "epoch": round(done / self.steps_per_epoch, 4)}
-                    last_eval.update(self.evaluate())
-                    hooks.emit(last_eval, _log_line(last_eval, total))
-                    for key, value in last_eval.items():
-                        if key.endswith("_error") and "top5" not in key:
-                            postfix[key.replace("_error", "")] = f"{100 * value:.2f}%"
-                    bar.set_postfix(postfix, refresh=False)
-                    if self.update_plateau(done, last_eval):
-                        split, lr = self.plateau_split(), self.lr_at(done)
-                        hooks.emit(
-                            {"step": done, "event": "lr dropped on plateau", "lr": lr},
-                            f"step {done}/{total}  {split} error has not improved for "
-                            f"{c.plateau_patience} evaluations; lr {lr:g} from now on",
-                        )
-                if boundary["checkpoint"] or hooks._stop:
-                    keep_window(paused_at, gather=saving)
-                    last_saved = hooks.checkpoint(done)
-                # evaluation and checkpoint time does not count against training speed
-                window_paused += time.perf_counter() - paused_at
-                if hooks._stop:
-                    name = signal.Signals(hooks._stop[0]).name
-                    raise TrainingStopped(
-                        f"stopped by {name} after step {done} of {total}",
-                        step=done,
-                        checkpoint=last_saved,
-                        exit_code=128 + hooks._stop[0],
-                    )
-        return last_eval
+        return TrainingLoop(self, hooks, start).run()
 
 
 def _sgd(model: ResNet, config: TrainConfig) -> torch.optim.SGD:
@@ -610,39 +362,3 @@ def _sgd(model: ResNet, config: TrainConfig) -> torch.optim.SGD:
         return torch.optim.SGD(groups, fused=True, **settings)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.SGD(groups, **settings)
-
-
-@contextlib.contextmanager
-def _catch_signals(hooks: LoopHooks) -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into a request to stop after the current step."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {}
-
-    def request_stop(signum: int, frame: Any) -> None:
-        if hooks._stop:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        hooks._stop.append(signum)
-
-    for signum in hooks.stop_signals:
-        previous[signum] = signal.signal(signum, request_stop)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _log_line(record: dict[str, Any], total: int) -> str:
-    parts = [f"step {record['step']}/{total}", f"epoch {record['epoch']:.2f}"]
-    for key, value in record.items():
-        if key in ("step", "epoch"):
-            continue
-        if key.endswith("error"):
-            parts.append(f"{key} {100 * value:.2f}%")
-        elif key == "images_per_s":
-            parts.append(f"{value:.0f} img/s")
-        elif isinstance(value, float) and math.isfinite(value):
-            parts.append(f"{key} {value:.4g}")
-    return "  ".join(parts)

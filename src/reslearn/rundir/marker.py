@@ -5,7 +5,7 @@ reslearn takes it, before anything else is written; ``--overwrite`` replaces onl
 that marker, or a folder left by a reslearn version that wrote no marker (recognised by a
 ``config.json`` holding reslearn's own "settings", "resolved" and "environment" records). The
 run id is also written into config.json and every checkpoint, so a checkpoint from another run
-is recognised as such. The lock file (``reslearn.train.lock``) and the marker are housekeeping:
+is recognised as such. The lock file (``reslearn.rundir.lock``) and the marker are housekeeping:
 a folder that holds nothing else (a run that stopped before writing its config.json) counts as
 empty.
 """
@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import reslearn
-from reslearn.atomic import atomic_write
-from reslearn.train.lock import LOCK_FILE, FolderInUse, holder_of
+from reslearn.rundir import CONFIG, write_json
+from reslearn.rundir.lock import LOCK_FILE, FolderInUse, holder_of
+from reslearn.version import __version__
 
 MARKER = ".reslearn-run"
 MARKER_FORMAT = "reslearn-run/1"
@@ -36,12 +36,6 @@ def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
-def write_json(path: str | Path, record: Any, *, indent: int | None = 2) -> None:
-    """``record`` as JSON in ``path``, written atomically (temporary file, fsync, rename)."""
-    text = json.dumps(record, indent=indent) + "\n"
-    atomic_write(path, lambda file: file.write(text.encode()))
-
-
 def write_marker(folder: Path, run_id: str) -> None:
     """Mark ``folder`` as a run reslearn made."""
     write_json(
@@ -50,7 +44,7 @@ def write_marker(folder: Path, run_id: str) -> None:
             "format": MARKER_FORMAT,
             "run_id": run_id,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "reslearn": reslearn.__version__,
+            "reslearn": __version__,
         },
     )
 
@@ -67,7 +61,7 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
 def is_legacy_run(folder: Path) -> bool:
     """A run made before markers existed: its config.json has reslearn's own records."""
     try:
-        record = json.loads((folder / "config.json").read_text())
+        record = json.loads((folder / CONFIG).read_text())
     except (OSError, ValueError):
         return False
     return isinstance(record, dict) and all(isinstance(record.get(k), dict) for k in _LEGACY_KEYS)
