@@ -11,7 +11,7 @@ from reslearn import precision as P
 from reslearn.data.device_data import DeviceData
 from reslearn.data.normalize import Normalizer
 from reslearn.models import create_model
-from reslearn.precision import Choice, DecisionCache, Setting, choose, pick
+from reslearn.precision import Choice, DecisionCache, Setting, choose, measure, pick, support
 from reslearn.train import TrainConfig, Trainer, train
 from reslearn.train.trainer import LoopHooks
 
@@ -92,7 +92,7 @@ def test_a_forced_setting_is_not_measured(tmp_path):
 
 
 def test_forced_flags_narrow_the_candidates(monkeypatch):
-    monkeypatch.setattr(P, "auto_precisions", lambda device: ["fp32", "bf16"])
+    monkeypatch.setattr(support, "auto_precisions", lambda device: ["fp32", "bf16"])
     assert P.candidates(CPU, "auto", None)[0] == ALL
     assert P.candidates(CPU, "fp32", None)[0] == [FP32_NHWC, FP32_NCHW]
     assert P.candidates(CPU, "auto", False)[0] == [FP32_NCHW, BF16_NCHW]
@@ -100,7 +100,7 @@ def test_forced_flags_narrow_the_candidates(monkeypatch):
 
 
 def test_an_unsupported_precision_falls_back_with_one_line(monkeypatch):
-    monkeypatch.setattr(P, "_autocast_works", lambda device, precision: precision != "fp16")
+    monkeypatch.setattr(support, "autocast_works", lambda device, precision: precision != "fp16")
     settings, notes = P.candidates(CPU, "fp16", True)
     assert settings == [FP32_NHWC]
     assert len(notes) == 1 and "fp16 autocast does not work" in notes[0] and "\n" not in notes[0]
@@ -110,9 +110,9 @@ def test_measuring_leaves_the_model_and_the_rng_alone():
     model = create_model("resnet20", num_classes=3)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
-    measure = P.step_timer(model, batch_size=4, input_shape=(3, 16, 16), device=CPU)
+    timer = P.step_timer(model, batch_size=4, input_shape=(3, 16, 16), device=CPU)
     for setting in ALL:
-        assert measure(setting) > 0
+        assert timer(setting) > 0
     assert torch.equal(torch.get_rng_state(), rng)
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
@@ -154,14 +154,15 @@ def test_a_resumed_run_keeps_the_recorded_choice(image_folder, tmp_path, capsys,
     def fail(*args, **kwargs):
         raise AssertionError("a resumed run must not measure again")
 
-    monkeypatch.setattr(P, "choose", fail)
+    monkeypatch.setattr(measure, "choose", fail)
+    monkeypatch.setattr(measure, "step_timer", fail)
     result = train(None, resume=tmp_path / "run", quiet=True)
     assert (result.config.precision, result.config.channels_last) == ("fp32", False)
 
 
 # -- fp16 with a GradScaler ----------------------------------------------------------------------
 
-FP16_WORKS = P._autocast_works(CPU, "fp16")
+FP16_WORKS = P.autocast_works(CPU, "fp16")
 needs_fp16 = pytest.mark.skipif(
     not FP16_WORKS, reason=f"torch {torch.__version__} cannot autocast fp16 on this CPU"
 )

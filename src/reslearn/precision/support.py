@@ -1,0 +1,81 @@
+"""What this device can run: the precisions ``auto`` measures here, and a forced precision's
+fallback (with the reason) when the device cannot run it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from reslearn.precision.setting import Setting, autocast
+
+
+def autocast_works(device: torch.device, precision: str) -> bool:
+    """Whether a convolution trains under this autocast on this device (tiny trial)."""
+    try:
+        conv = nn.Conv2d(3, 4, 3).to(device)
+        x = torch.ones(1, 3, 6, 6, device=device)
+        with autocast(device, precision):
+            y = conv(x)
+        y.float().sum().backward()
+        return bool(torch.isfinite(conv.weight.grad).all())
+    except (RuntimeError, NotImplementedError, TypeError):
+        return False
+
+
+def _cuda_bf16(device: torch.device) -> bool:
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # older torch has no including_emulation
+        return torch.cuda.get_device_capability(device)[0] >= 8
+
+
+def _cpu_fp16_fast() -> bool:
+    """Whether oneDNN reports native fp16 on this CPU (AMX-FP16 / AVX512-FP16)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def auto_precisions(device: torch.device) -> list[str]:
+    """The precisions ``auto`` measures on this device: fp32 and bf16 everywhere bf16 runs
+    natively or could win; fp16 on CUDA GPUs without bf16 and on CPUs with native fp16."""
+    if device.type == "cuda":
+        return ["fp32", "bf16"] if _cuda_bf16(device) else ["fp32", "fp16"]
+    out = ["fp32"]
+    if autocast_works(device, "bf16"):
+        out.append("bf16")
+    if _cpu_fp16_fast() and autocast_works(device, "fp16"):
+        out.append("fp16")
+    return out
+
+
+def usable_precision(device: torch.device, precision: str) -> tuple[str, str | None]:
+    """A forced precision, or the fallback when this device cannot run it, with the reason."""
+    if precision == "fp32":
+        return precision, None
+    if device.type == "cuda" and precision == "bf16" and not _cuda_bf16(device):
+        name = torch.cuda.get_device_name(device)
+        return "fp16", f"bf16 is not supported on {name}; using fp16 with a GradScaler"
+    if not autocast_works(device, precision):
+        where = "this CPU build of torch" if device.type == "cpu" else str(device)
+        note = f"{precision} autocast does not work on {where} (torch {torch.__version__})"
+        return "fp32", f"{note}; using fp32"
+    return precision, None
+
+
+def candidates(
+    device: torch.device, precision: str, channels_last: bool | None
+) -> tuple[list[Setting], list[str]]:
+    """The settings to measure for ``--precision`` and ``--channels-last`` as given (``auto`` and
+    None mean "measure"), with a note for each forced choice this device cannot run."""
+    notes: list[str] = []
+    if precision == "auto":
+        precisions = auto_precisions(device)
+    else:
+        usable, note = usable_precision(device, precision)
+        precisions = [usable]
+        if note:
+            notes.append(note)
+    layouts = [True, False] if channels_last is None else [channels_last]
+    return [Setting(p, cl) for p in precisions for cl in layouts], notes
