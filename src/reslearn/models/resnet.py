@@ -78,6 +78,32 @@ def normalize_shortcut(shortcut: object) -> str:
     )
 
 
+def _check_options(
+    layers: Sequence[int],
+    widths: Sequence[int],
+    num_classes: object,
+    in_channels: object,
+    shortcut: object,
+    stride_in_1x1: object,
+    zero_init_residual: object,
+    antialias: object,
+) -> str | None:
+    """Check ``ResNet``'s arguments; return the normalised shortcut option."""
+    _check_positive_int("num_classes", num_classes)
+    _check_positive_int("in_channels", in_channels)
+    _check_bool("zero_init_residual", zero_init_residual)
+    _check_bool("antialias", antialias)
+    if stride_in_1x1 is not None:
+        _check_bool("stride_in_1x1", stride_in_1x1)
+    if shortcut is not None:
+        shortcut = normalize_shortcut(shortcut)
+    if len(layers) != len(widths) or any(n < 1 for n in layers):
+        raise ValueError(f"need one block count >= 1 per stage width; got {layers}, {widths}")
+    if zero_init_residual and shortcut is None:
+        raise ValueError("zero_init_residual needs residual blocks; a plain network has none")
+    return shortcut
+
+
 class ResNet(nn.Module):
     """A residual (or, with ``shortcut=None``, plain) convolutional network.
 
@@ -113,23 +139,41 @@ class ResNet(nn.Module):
         antialias: bool = False,
     ) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
-        _check_bool("zero_init_residual", zero_init_residual)
-        _check_bool("antialias", antialias)
+        shortcut = _check_options(
+            layers,
+            widths,
+            num_classes,
+            in_channels,
+            shortcut,
+            stride_in_1x1,
+            zero_init_residual,
+            antialias,
+        )
         self.antialias = antialias
-        if stride_in_1x1 is not None:
-            _check_bool("stride_in_1x1", stride_in_1x1)
-        if shortcut is not None:
-            shortcut = normalize_shortcut(shortcut)
-        if len(layers) != len(widths) or any(n < 1 for n in layers):
-            raise ValueError(f"need one block count >= 1 per stage width; got {layers}, {widths}")
-        if zero_init_residual and shortcut is None:
-            raise ValueError("zero_init_residual needs residual blocks; a plain network has none")
-
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.shortcut = shortcut
+        self._stride_in_1x1 = stride_in_1x1
+        stem_stride = self._make_stem(stem, in_channels, widths[0])
+        self.relu = nn.ReLU(inplace=True)
+
+        self.stage_names: list[str] = []
+        for i, (depth, width) in enumerate(zip(layers, widths)):
+            name = f"layer{i + 1}"
+            self.add_module(name, self._make_layer(block, width, depth, stride=1 if i == 0 else 2))
+            self.stage_names.append(name)
+        #: Downsampling factor from the input to the last feature map.
+        self.total_stride = stem_stride * 2 ** (len(layers) - 1)
+        #: Channels of the last feature map (the classifier's input).
+        self.num_features = self.inplanes
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(self.inplanes, num_classes)
+        self._init_weights(zero_init_residual)
+
+    def _make_stem(self, stem: str, in_channels: int, cifar_width: int) -> int:
+        """Build ``conv1``, ``blur``, ``bn1`` and ``maxpool``; set ``self.inplanes`` to the
+        stem's output channels and return the stem's stride."""
+        antialias = self.antialias
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(
                 in_channels, 64, kernel_size=7, stride=1 if antialias else 2, padding=3, bias=False
@@ -141,44 +185,34 @@ class ResNet(nn.Module):
                 if antialias
                 else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
             )
-            stem_width, stem_stride = 64, 4
-        elif stem == "cifar":
-            self.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size=3, padding=1, bias=False)
+            self.inplanes = 64
+            return 4
+        if stem == "cifar":
+            self.conv1 = nn.Conv2d(in_channels, cifar_width, kernel_size=3, padding=1, bias=False)
             self.blur = nn.Identity()
-            self.bn1 = nn.BatchNorm2d(widths[0])
+            self.bn1 = nn.BatchNorm2d(cifar_width)
             self.maxpool = nn.Identity()
-            stem_width, stem_stride = widths[0], 1
-        else:
-            raise ValueError(f"stem must be 'imagenet' or 'cifar'; got {stem!r}")
-        self.relu = nn.ReLU(inplace=True)
+            self.inplanes = cifar_width
+            return 1
+        raise ValueError(f"stem must be 'imagenet' or 'cifar'; got {stem!r}")
 
-        planes_in = stem_width
-        self.stage_names: list[str] = []
-        for i, (depth, width) in enumerate(zip(layers, widths)):
-            stride = 1 if i == 0 else 2
-            blocks = []
-            for j in range(depth):
-                blocks.append(
-                    block(
-                        planes_in,
-                        width,
-                        stride if j == 0 else 1,
-                        shortcut=shortcut,
-                        stride_in_1x1=stride_in_1x1,
-                        antialias=antialias,
-                    )
+    def _make_layer(self, block: Block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+        """One stage (torchvision's convention): ``blocks`` blocks of base width ``planes``, the
+        first taking ``self.inplanes`` channels at ``stride``; advances ``self.inplanes``."""
+        layers = []
+        for j in range(blocks):
+            layers.append(
+                block(
+                    self.inplanes,
+                    planes,
+                    stride if j == 0 else 1,
+                    shortcut=self.shortcut,
+                    stride_in_1x1=self._stride_in_1x1,
+                    antialias=self.antialias,
                 )
-                planes_in = width * block.expansion
-            name = f"layer{i + 1}"
-            self.add_module(name, nn.Sequential(*blocks))
-            self.stage_names.append(name)
-        #: Downsampling factor from the input to the last feature map.
-        self.total_stride = stem_stride * 2 ** (len(layers) - 1)
-        #: Channels of the last feature map (the classifier's input).
-        self.num_features = planes_in
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(planes_in, num_classes)
-        self._init_weights(zero_init_residual)
+            )
+            self.inplanes = planes * block.expansion
+        return nn.Sequential(*layers)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         # He et al. 2015 ("MSRA") normal init with std sqrt(2 / (k*k*out_channels)), the variant
