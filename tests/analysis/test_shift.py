@@ -9,6 +9,7 @@ from reslearn.analysis.shift import (
     measure_invariance,
     shift_images,
 )
+from reslearn.errors import SettingError
 from reslearn.models import create_model
 
 
@@ -65,7 +66,8 @@ def test_invariance_report_bookkeeping():
         assert len(report.accuracy_by_shift[mode]) == 4
         assert report.accuracy_by_shift[mode][0] == pytest.approx(report.accuracy)
     assert report.rotation["agreement"][0] == 1.0 and report.scale["agreement"][0] == 1.0
-    with pytest.raises(ValueError, match="--max-shift must be between 1 and 31"):
+    # the library names the setting; the CLI writes it as --max-shift (test_commands.py)
+    with pytest.raises(SettingError, match="^max_shift must be between 1 and 31"):
         measure_invariance(model, x, labels, max_shift=32)
 
 

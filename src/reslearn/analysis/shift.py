@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torchvision.transforms.v2.functional as TF
 
+from reslearn.errors import SettingError
 from reslearn.models import ResNet
 
 SHIFT_MODES = ("circular", "zero")
@@ -96,6 +97,70 @@ class InvarianceReport:
     scale: dict[str, list[float]] = field(default_factory=dict)  # factors, accuracy, agreement
 
 
+def _shift_consistency(
+    model: ResNet,
+    x: torch.Tensor,
+    mode: str,
+    max_shift: int,
+    generator: torch.Generator,
+    batch_size: int,
+) -> float:
+    """P(same class for two random shifts): one random pair of shifts per group of images (all
+    images of a group share them), so a large test set samples hundreds of shift pairs at
+    batched speed."""
+    agree = []
+    for group in x.split(_GROUP):
+        dy1, dx1, dy2, dx2 = torch.randint(
+            -max_shift, max_shift + 1, (4,), generator=generator
+        ).tolist()
+        a = _predict(model, shift_images(group, dy1, dx1, mode), batch_size)
+        b = _predict(model, shift_images(group, dy2, dx2, mode), batch_size)
+        agree.append(a == b)
+    return torch.cat(agree).float().mean().item()
+
+
+def _accuracy_by_shift(
+    model: ResNet,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    mode: str,
+    max_shift: int,
+    batch_size: int,
+) -> list[float]:
+    """Accuracy at each shift size 0..max_shift, the mean over the four directions."""
+    curve = []
+    for s in range(max_shift + 1):
+        directions = ((s, 0), (-s, 0), (0, s), (0, -s)) if s else ((0, 0),)
+        hits = [
+            (_predict(model, shift_images(x, dy, dx, mode), batch_size) == labels).float().mean()
+            for dy, dx in directions
+        ]
+        curve.append(torch.stack(hits).mean().item())
+    return curve
+
+
+def _affine_probe(
+    model: ResNet,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    base: torch.Tensor,
+    values: Sequence[float],
+    kind: str,
+    batch_size: int,
+) -> dict[str, list[float]]:
+    """Accuracy and agreement with the unchanged prediction ``base`` for each rotation angle
+    (``kind="rotation"``, degrees) or scale factor (``kind="scale"``)."""
+    accuracy, agreement = [], []
+    for value in values:
+        angle, factor = (value, 1.0) if kind == "rotation" else (0.0, value)
+        changed = TF.affine(x, angle=angle, translate=[0, 0], scale=factor, shear=[0.0, 0.0],
+                            interpolation=TF.InterpolationMode.BILINEAR)  # fmt: skip
+        predicted = _predict(model, changed, batch_size)
+        accuracy.append((predicted == labels).float().mean().item())
+        agreement.append((predicted == base).float().mean().item())
+    return {"values": list(map(float, values)), "accuracy": accuracy, "agreement": agreement}
+
+
 @_in_eval_mode
 @torch.no_grad()
 def measure_invariance(
@@ -115,8 +180,8 @@ def measure_invariance(
     _check_images(x, labels)
     height, width = x.shape[-2:]
     if max_shift < 1 or max_shift >= min(height, width):
-        raise ValueError(
-            f"--max-shift must be between 1 and {min(height, width) - 1} for "
+        raise SettingError(
+            f"<max_shift> must be between 1 and {min(height, width) - 1} for "
             f"{height}x{width} images; got {max_shift}"
         )
     labels = labels.to(x.device)
@@ -124,54 +189,16 @@ def measure_invariance(
     generator = torch.Generator().manual_seed(seed)
     consistency, by_shift = {}, {}
     for mode in SHIFT_MODES:
-        # two random shifts per group of images (all images of a group share them), so a
-        # large test set samples hundreds of shift pairs at batched speed
-        agree = []
-        for group in x.split(_GROUP):
-            dy1, dx1, dy2, dx2 = torch.randint(
-                -max_shift, max_shift + 1, (4,), generator=generator
-            ).tolist()
-            a = _predict(model, shift_images(group, dy1, dx1, mode), batch_size)
-            b = _predict(model, shift_images(group, dy2, dx2, mode), batch_size)
-            agree.append(a == b)
-        same = torch.cat(agree)
-        consistency[mode] = same.float().mean().item()
-        curve = []
-        for s in range(max_shift + 1):
-            directions = ((s, 0), (-s, 0), (0, s), (0, -s)) if s else ((0, 0),)
-            hits = [
-                (_predict(model, shift_images(x, dy, dx, mode), batch_size) == labels)
-                .float()
-                .mean()
-                for dy, dx in directions
-            ]
-            curve.append(torch.stack(hits).mean().item())
-        by_shift[mode] = curve
-
-    def probe(transform, values) -> dict[str, list[float]]:
-        accuracy, agreement = [], []
-        for value in values:
-            predicted = _predict(model, transform(value), batch_size)
-            accuracy.append((predicted == labels).float().mean().item())
-            agreement.append((predicted == base).float().mean().item())
-        return {"values": list(map(float, values)), "accuracy": accuracy, "agreement": agreement}
-
-    def rotate(angle: float) -> torch.Tensor:
-        return TF.affine(x, angle=angle, translate=[0, 0], scale=1.0, shear=[0.0, 0.0],
-                         interpolation=TF.InterpolationMode.BILINEAR)  # fmt: skip
-
-    def rescale(factor: float) -> torch.Tensor:
-        return TF.affine(x, angle=0.0, translate=[0, 0], scale=factor, shear=[0.0, 0.0],
-                         interpolation=TF.InterpolationMode.BILINEAR)  # fmt: skip
-
+        consistency[mode] = _shift_consistency(model, x, mode, max_shift, generator, batch_size)
+        by_shift[mode] = _accuracy_by_shift(model, x, labels, mode, max_shift, batch_size)
     return InvarianceReport(
         images=len(x),
         max_shift=max_shift,
         accuracy=(base == labels).float().mean().item(),
         consistency=consistency,
         accuracy_by_shift=by_shift,
-        rotation=probe(rotate, angles),
-        scale=probe(rescale, scales),
+        rotation=_affine_probe(model, x, labels, base, angles, "rotation", batch_size),
+        scale=_affine_probe(model, x, labels, base, scales, "scale", batch_size),
     )
 
 
