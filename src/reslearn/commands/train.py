@@ -93,52 +93,73 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def _description() -> str:
+    """The help page's paragraph, with the recipes' summaries."""
+    recipes = "; ".join(f"'{r.name}': {r.summary}" for r in RECIPES.values())
+    return paragraph(
+        "Train a network with a recipe. The whole data set is decoded once (cached), held "
+        "on the training device and augmented there batch by batch (pad 4, random crop, "
+        "horizontal flip), in the precision and memory layout measured fastest for this "
+        "network on this device (--precision auto). The run folder "
+        "gets config.json, metrics.jsonl, checkpoints/ (the newest two), model.safetensors, "
+        "curves.png, confusion.png and report.html (all on one page). Ctrl-C (or "
+        "SIGTERM) stops after the current step with a checkpoint; "
+        f"--resume continues bit for bit. Recipes: {recipes}. Any recipe setting can be "
+        "overridden by its flag. Large image folders (ImageNet) stream from disk instead "
+        "(--loader stream, the imagenet-paper recipe's default): DataLoader workers decode "
+        "the files and make the paper's views (shorter side in --scale-range, a --crop-size "
+        "crop, flip, PCA --lighting). Several processes: start the same command with "
+        "torchrun; each process (one per GPU, or CPU processes over gloo) computes a part "
+        "of the --batch-size, which is the total over all of them."
+    )
+
+
+_EPILOG = (
+    "data (--data):\n"
+    "  cifar10 | cifar100 | fashion-mnist   named sets (cached; downloaded when online)\n"
+    "  PATH/cifar-10-batches-py             the official CIFAR python format\n"
+    "  PATH                                 train/<class>/* and test/<class>/* images\n"
+    "  PATH                                 Fashion-MNIST's IDX files (.gz or not)\n"
+    "\nexamples:\n"
+    "  reslearn train --data cifar10 --model resnet20                paper recipe, 64k it\n"
+    "  reslearn train --data cifar10 --model resnet20 --recipe fast  30 epochs\n"
+    "  reslearn train --data cifar10 --model resnet110 --val-split 5000 --out runs/r110\n"
+    "  reslearn train --data cifar10 --iterations 8000     paper milestones scaled to 8k\n"
+    "  reslearn train --resume runs/r110                   continue after Ctrl-C\n"
+    "  reslearn train --data flowers/ --model resnet50 --init torchvision:resnet50 "
+    "--backbone-lr-scale 0.1\n"
+    "  reslearn train --data imagenet/ --model resnet50 --recipe imagenet-paper "
+    "--out runs/r50\n"
+    "  torchrun --nproc_per_node=8 -m reslearn train --data imagenet/ --model resnet50 \\\n"
+    "      --recipe imagenet-paper --out runs/r50          8 GPUs, 32 images each per step\n"
+    "  torchrun --nproc_per_node=2 --max-restarts=3 -m reslearn train ... --out runs/x\n"
+    "      a failed process restarts the job from the last checkpoint in runs/x\n"
+    "  reslearn train --data imagenet/ --recipe imagenet-paper --accumulate 4 ...  "
+    "256 as 4 x 64\n"
+)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
-    recipes = "; ".join(f"'{r.name}': {r.summary}" for r in RECIPES.values())
     parser = commands.add_parser(
         "train",
         help="train a network on CIFAR-10/100, Fashion-MNIST or an image folder",
-        description=paragraph(
-            "Train a network with a recipe. The whole data set is decoded once (cached), held "
-            "on the training device and augmented there batch by batch (pad 4, random crop, "
-            "horizontal flip), in the precision and memory layout measured fastest for this "
-            "network on this device (--precision auto). The run folder "
-            "gets config.json, metrics.jsonl, checkpoints/ (the newest two), model.safetensors, "
-            "curves.png, confusion.png and report.html (all on one page). Ctrl-C (or "
-            "SIGTERM) stops after the current step with a checkpoint; "
-            f"--resume continues bit for bit. Recipes: {recipes}. Any recipe setting can be "
-            "overridden by its flag. Large image folders (ImageNet) stream from disk instead "
-            "(--loader stream, the imagenet-paper recipe's default): DataLoader workers decode "
-            "the files and make the paper's views (shorter side in --scale-range, a --crop-size "
-            "crop, flip, PCA --lighting). Several processes: start the same command with "
-            "torchrun; each process (one per GPU, or CPU processes over gloo) computes a part "
-            "of the --batch-size, which is the total over all of them."
-        ),
-        epilog="data (--data):\n"
-        "  cifar10 | cifar100 | fashion-mnist   named sets (cached; downloaded when online)\n"
-        "  PATH/cifar-10-batches-py             the official CIFAR python format\n"
-        "  PATH                                 train/<class>/* and test/<class>/* images\n"
-        "  PATH                                 Fashion-MNIST's IDX files (.gz or not)\n"
-        "\nexamples:\n"
-        "  reslearn train --data cifar10 --model resnet20                paper recipe, 64k it\n"
-        "  reslearn train --data cifar10 --model resnet20 --recipe fast  30 epochs\n"
-        "  reslearn train --data cifar10 --model resnet110 --val-split 5000 --out runs/r110\n"
-        "  reslearn train --data cifar10 --iterations 8000     paper milestones scaled to 8k\n"
-        "  reslearn train --resume runs/r110                   continue after Ctrl-C\n"
-        "  reslearn train --data flowers/ --model resnet50 --init torchvision:resnet50 "
-        "--backbone-lr-scale 0.1\n"
-        "  reslearn train --data imagenet/ --model resnet50 --recipe imagenet-paper "
-        "--out runs/r50\n"
-        "  torchrun --nproc_per_node=8 -m reslearn train --data imagenet/ --model resnet50 \\\n"
-        "      --recipe imagenet-paper --out runs/r50          8 GPUs, 32 images each per step\n"
-        "  torchrun --nproc_per_node=2 --max-restarts=3 -m reslearn train ... --out runs/x\n"
-        "      a failed process restarts the job from the last checkpoint in runs/x\n"
-        "  reslearn train --data imagenet/ --recipe imagenet-paper --accumulate 4 ...  "
-        "256 as 4 x 64\n",
+        description=_description(),
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    what = parser.add_argument_group("what to train")
+    _what_to_train(parser.add_argument_group("what to train"))
+    _pretrained_start(parser.add_argument_group("starting from pretrained weights"))
+    _run_folder(parser.add_argument_group("run folder"))
+    _optimisation(parser.add_argument_group("optimisation (defaults come from the recipe)"))
+    _data(parser.add_argument_group("data"))
+    _processes(parser.add_argument_group("several processes and small memory"))
+    _speed(parser.add_argument_group("speed"))
+    parser.set_defaults(func=run)
+
+
+def _what_to_train(what: argparse._ArgumentGroup) -> None:
+    """--data, --model, --set, --recipe."""
     what.add_argument("--data", metavar="SPEC", help="the data set (see below)")
     what.add_argument("--model", metavar="NAME", help="a model from 'reslearn models' (resnet20)")
     what.add_argument(
@@ -152,7 +173,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     what.add_argument(
         "--recipe", choices=list(RECIPES), help="the schedule and its defaults (paper)"
     )
-    start = parser.add_argument_group("starting from pretrained weights")
+
+
+def _pretrained_start(start: argparse._ArgumentGroup) -> None:
+    """--init and how the pretrained backbone trains."""
     start.add_argument(
         "--init",
         metavar="SOURCE",
@@ -165,7 +189,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     start.add_argument(
         "--backbone-lr-scale", type=float, metavar="F", help="backbone lr = F x lr (1)"
     )
-    where = parser.add_argument_group("run folder")
+
+
+def _run_folder(where: argparse._ArgumentGroup) -> None:
+    """--out, --resume and what may happen to an existing folder."""
     where.add_argument("--out", metavar="DIR", help="run folder (runs/<model>-<data>-<time>)")
     where.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly")
     where.add_argument(
@@ -181,7 +208,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     where.add_argument("--quiet", action="store_true", help="log lines instead of a progress bar")
 
-    sched = parser.add_argument_group("optimisation (defaults come from the recipe)")
+
+def _optimisation(sched: argparse._ArgumentGroup) -> None:
+    """The schedule and SGD's settings; their defaults come from the recipe."""
     sched.add_argument("--iterations", type=int, metavar="N", help="SGD steps (paper: 64000)")
     sched.add_argument("--epochs", type=float, metavar="E", help="passes over the data (fast: 30)")
     sched.add_argument("--batch-size", type=int, metavar="B", help="images per step (128)")
@@ -225,7 +254,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     sched.add_argument("--label-smoothing", type=float, metavar="EPS", help="(paper 0, fast 0.1)")
     sched.add_argument("--seed", type=int, help="seed of init, data order, augmentation, split (0)")
 
-    data = parser.add_argument_group("data")
+
+def _data(data: argparse._ArgumentGroup) -> None:
+    """The validation split, normalisation, augmentation, decoding and the loader."""
     data.add_argument(
         "--val-split",
         type=int,
@@ -277,7 +308,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "training there",
     )
 
-    many = parser.add_argument_group("several processes and small memory")
+
+def _processes(many: argparse._ArgumentGroup) -> None:
+    """Gradient accumulation and batch norm across processes."""
     many.add_argument(
         "--accumulate",
         type=int,
@@ -292,7 +325,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="batch norm statistics over all GPU processes (SyncBatchNorm; NCCL only)",
     )
 
-    speed = parser.add_argument_group("speed")
+
+def _speed(speed: argparse._ArgumentGroup) -> None:
+    """Device, precision, memory layout, compilation and how often to log, evaluate and save."""
     speed.add_argument("--device", choices=DEVICES, help="where to train (auto: CUDA if present)")
     speed.add_argument(
         "--precision",
@@ -315,4 +350,3 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--checkpoint-every", type=int, metavar="N", help="checkpoint every N it (each evaluation)"
     )
     speed.add_argument("--eval-batch-size", type=int, metavar="B", help="(1000)")
-    parser.set_defaults(func=run)
