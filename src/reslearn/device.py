@@ -8,6 +8,8 @@ import platform
 
 import torch
 
+from reslearn.errors import SettingError
+
 DEVICES = ("auto", "cpu", "cuda")
 #: What ``--precision`` accepts; ``auto`` measures (see ``reslearn.precision``).
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -18,7 +20,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name} was asked for but torch sees no CUDA device")
+        raise SettingError(f"<device> {name} was asked for but torch sees no CUDA device")
     return torch.device(name)
 
 

@@ -9,6 +9,7 @@ from PIL import Image, ImageOps
 
 from reslearn.data.decode import decode_file
 from reslearn.data.device_data import to_device_uint8
+from reslearn.errors import SettingError
 from reslearn.evaluate import predict_logits
 from reslearn.weights import TrainedModel
 
@@ -55,7 +56,7 @@ def classify(
 ) -> list[list[tuple[str, float]]]:
     """The ``topk`` most probable classes (name, softmax probability) of uint8 (N, H, W, C)."""
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
-        raise ValueError(f"--topk must be an integer >= 1; got {topk!r}")
+        raise SettingError(f"<topk> must be an integer >= 1; got {topk!r}")
     device = trained.normalizer.mean.device
     pixels = to_device_uint8(images, device)
     logits = predict_logits(trained.model, trained.normalizer(pixels), precision=precision)

@@ -37,7 +37,7 @@ def _check_cam_model(model: nn.Module) -> None:
     ):
         raise ValueError(
             "CAM needs a network that ends in global average pooling and one linear layer; "
-            "use Grad-CAM (--method gradcam) for this one"
+            "use Grad-CAM (grad_cam) for this one"
         )
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from reslearn.errors import SettingError
+
 NORMALIZATIONS = ("per-pixel", "per-channel", "imagenet")
 #: torchvision's ImageNet statistics, which its pretrained weights expect ("imagenet" mode).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -37,8 +39,8 @@ class Normalizer:
             raise ValueError("Normalizer.fit needs a non-empty uint8 tensor of shape (N, C, H, W)")
         if mode == "imagenet":
             if images.shape[1] != 3:
-                raise ValueError(
-                    f"--normalization imagenet needs RGB images; these have {images.shape[1]} "
+                raise SettingError(
+                    f"<normalization> imagenet needs RGB images; these have {images.shape[1]} "
                     "channel(s)"
                 )
             mean = torch.tensor(IMAGENET_MEAN, device=images.device)[:, None, None]

@@ -28,6 +28,7 @@ from reslearn.data.cache import (
 )
 from reslearn.data.decode import BadImageError, SizesDiffer, decode_images, resize_images
 from reslearn.data.formats import FASHION_MNIST_URL, IDX_FILES, idx_path, read_cifar, read_fashion
+from reslearn.errors import SettingError
 from reslearn.text import display_name
 
 __all__ = ["BadImageError", "Dataset", "ImageArrays", "default_cache_dir", "load_dataset"]
@@ -391,9 +392,9 @@ def list_image_folder(spec: str | os.PathLike) -> FolderListing:
     (ImageNet's layout), listed but not read."""
     kind, root = _locate(Path(os.fspath(spec)).expanduser())
     if kind != "folder":
-        raise ValueError(
+        raise SettingError(
             f"'{root}' is a {kind} folder, not an image folder; the streaming loader reads "
-            "train/<class>/ image folders (use --loader memory for this data)"
+            "image folders, train/ with a folder per class (set <loader> to memory for this data)"
         )
     classes, train = _scan_split(root / "train", root, None)
     splits = {"train": (train.files, np.asarray(train.labels, dtype=np.int64))}
