@@ -187,30 +187,49 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _description() -> str:
+    """The help page's paragraph, wrapped to the terminal."""
+    return paragraph(
+        "Evaluate trained weights (a model.safetensors file, or the run directory that "
+        "holds it) on the test split of a data set: top-1 and top-5 error, mean "
+        "cross-entropy, per-class accuracy, and the confusion matrix saved as a PNG "
+        "(colours: the share of each true class; counts in the cells for up to 20 "
+        "classes). Images are resized to the size the network was trained on and "
+        "normalised with the statistics stored in the weights; the data's classes must be "
+        "the network's, in the same order. A run directory remembers its data; a bare "
+        "weights file needs --data."
+    )
+
+
+_EPILOG = (
+    "examples:\n"
+    "  reslearn eval runs/r110                            the run's own test split\n"
+    "  reslearn eval runs/r110 --json                     machine-readable\n"
+    "  reslearn eval runs/r110 --split train              the training error\n"
+    "  reslearn eval model.safetensors --data cifar10     a bare weights file\n"
+    "  reslearn eval model.safetensors --data ~/photos --out photos-confusion.png\n"
+    "  reslearn eval runs/r50 --views center 10crop multiscale   the paper's ImageNet tests"
+)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``eval`` subcommand."""
     parser = commands.add_parser(
         "eval",
         help="measure trained weights on a data set: error rates and a confusion matrix",
-        description=paragraph(
-            "Evaluate trained weights (a model.safetensors file, or the run directory that "
-            "holds it) on the test split of a data set: top-1 and top-5 error, mean "
-            "cross-entropy, per-class accuracy, and the confusion matrix saved as a PNG "
-            "(colours: the share of each true class; counts in the cells for up to 20 "
-            "classes). Images are resized to the size the network was trained on and "
-            "normalised with the statistics stored in the weights; the data's classes must be "
-            "the network's, in the same order. A run directory remembers its data; a bare "
-            "weights file needs --data."
-        ),
-        epilog="examples:\n"
-        "  reslearn eval runs/r110                            the run's own test split\n"
-        "  reslearn eval runs/r110 --json                     machine-readable\n"
-        "  reslearn eval runs/r110 --split train              the training error\n"
-        "  reslearn eval model.safetensors --data cifar10     a bare weights file\n"
-        "  reslearn eval model.safetensors --data ~/photos --out photos-confusion.png\n"
-        "  reslearn eval runs/r50 --views center 10crop multiscale   the paper's ImageNet tests",
+        description=_description(),
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _what_to_measure(parser)
+    _how_to_run(parser)
+    _test_views(parser)
+    _output(parser)
+    parser.set_defaults(func=run)
+
+
+def _what_to_measure(parser: argparse.ArgumentParser) -> None:
+    """The weights, the data and its split."""
     parser.add_argument(
         "weights", metavar="WEIGHTS_OR_RUN", help="a .safetensors weights file or a run directory"
     )
@@ -220,6 +239,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--split", choices=("test", "train"), default="test", help="which split (default: test)"
     )
+
+
+def _how_to_run(parser: argparse.ArgumentParser) -> None:
+    """Batch, device, precision and how the images are read."""
     parser.add_argument(
         "--batch-size", type=count, default=500, metavar="N", help="images per forward pass (500)"
     )
@@ -241,6 +264,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="where decoded image folders are cached (default: the run's, else $RESLEARN_CACHE "
         "or ~/.cache/reslearn)",
     )
+
+
+def _test_views(parser: argparse.ArgumentParser) -> None:
+    """--views of image folders, streamed from disk."""
     parser.add_argument(
         "--views",
         nargs="+",
@@ -261,6 +288,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--workers", type=natural, metavar="N", help="--views: decoding processes (CPU count)"
     )
+
+
+def _output(parser: argparse.ArgumentParser) -> None:
+    """What is printed and where the confusion matrix goes."""
     parser.add_argument("--json", action="store_true", help="print only JSON")
     parser.add_argument(
         "--out",
@@ -269,4 +300,3 @@ def register(commands: argparse._SubParsersAction) -> None:
         "or WEIGHTS-confusion.png beside a weights file; with --views one per view, "
         "confusion-VIEW.png)",
     )
-    parser.set_defaults(func=run)
