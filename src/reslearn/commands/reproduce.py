@@ -85,29 +85,50 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the ``reproduce`` subcommand."""
+def _description() -> str:
+    """The help page's paragraph, wrapped to the terminal."""
+    return paragraph(
+        "Train every network an experiment needs into OUT/runs/ (finished runs are reused "
+        "and an interrupted one resumes, so the command can be stopped and run again), "
+        "then write OUT/results.json (every number, with its settings) and OUT/report.html "
+        "(figures, tables beside the paper's numbers, budget, hardware, versions, the "
+        "command). The paper's budget is 64,000 iterations per network; --iterations N "
+        "runs a shorter schedule with the learning-rate drops scaled, and the report "
+        "says so."
+    )
+
+
+def _epilog() -> str:
+    """The experiments, one a line, and examples."""
     listing = "\n".join(f"  {e.name:<12} {e.description}" for e in EXPERIMENTS.values())
-    parser = commands.add_parser(
-        "reproduce",
-        help="run one of the paper's experiments (degradation, table6, responses, shortcuts)",
-        description=paragraph(
-            "Train every network an experiment needs into OUT/runs/ (finished runs are reused "
-            "and an interrupted one resumes, so the command can be stopped and run again), "
-            "then write OUT/results.json (every number, with its settings) and OUT/report.html "
-            "(figures, tables beside the paper's numbers, budget, hardware, versions, the "
-            "command). The paper's budget is 64,000 iterations per network; --iterations N "
-            "runs a shorter schedule with the learning-rate drops scaled, and the report "
-            "says so."
-        ),
-        epilog="experiments:\n" + listing + "\n\nexamples (data: cifar10, a folder, ...):\n"
+    return (
+        "experiments:\n" + listing + "\n\nexamples (data: cifar10, a folder, ...):\n"
         "  reslearn reproduce degradation --iterations 2000    about an hour on a 2-core CPU\n"
         "  reslearn reproduce table6 --seeds 0 1 2 3 4          the paper's budget (a GPU)\n"
         "  reslearn reproduce table6 --val-split 5000           the paper's 45k/5k split\n"
         "  reslearn reproduce responses --weights resnet56=runs/r56/model.safetensors\n"
-        "  reslearn reproduce shortcuts --depths 32 --iterations 8000\n",
+        "  reslearn reproduce shortcuts --depths 32 --iterations 8000\n"
+    )
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``reproduce`` subcommand."""
+    parser = commands.add_parser(
+        "reproduce",
+        help="run one of the paper's experiments (degradation, table6, responses, shortcuts)",
+        description=_description(),
+        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _what_and_where(parser)
+    _budget(parser.add_argument_group("budget and recipe"))
+    _networks(parser.add_argument_group("which networks"))
+    _device_and_data(parser.add_argument_group("device and data"))
+    parser.set_defaults(func=run)
+
+
+def _what_and_where(parser: argparse.ArgumentParser) -> None:
+    """The experiment, the data, the folder and the output."""
     parser.add_argument("experiment", nargs="?", choices=list(EXPERIMENTS), metavar="EXPERIMENT")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument(
@@ -118,7 +139,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", metavar="DIR", help="experiment folder (experiments/EXPERIMENT)")
     parser.add_argument("--quiet", action="store_true", help="log lines instead of progress bars")
-    budget = parser.add_argument_group("budget and recipe")
+
+
+def _budget(budget: argparse._ArgumentGroup) -> None:
+    """How long each network trains, with which recipe and seeds."""
     budget.add_argument(
         "--recipe", choices=list(RECIPES), default="paper", help="training recipe (paper)"
     )
@@ -142,7 +166,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="hold out N training images (the paper: 5000)",
     )
-    which = parser.add_argument_group("which networks")
+
+
+def _networks(which: argparse._ArgumentGroup) -> None:
+    """The depths, the networks measured and weights given instead of training."""
     which.add_argument("--depths", type=int, nargs="+", metavar="D", help="CIFAR depths (6n+2)")
     which.add_argument("--models", nargs="+", metavar="NAME", help="responses: networks to measure")
     which.add_argument(
@@ -155,7 +182,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="responses, antialias: a random sample of N test images",
     )
-    speed = parser.add_argument_group("device and data")
+
+
+def _device_and_data(speed: argparse._ArgumentGroup) -> None:
+    """Where to train, in which precision, and how the data is decoded."""
     speed.add_argument("--device", choices=DEVICES, default="auto", help="where to train (auto)")
     speed.add_argument(
         "--precision",
@@ -165,4 +195,3 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     speed.add_argument("--cache-dir", metavar="DIR", help="decoded-array cache (~/.cache/reslearn)")
     speed.add_argument("--workers", type=int, metavar="N", help="decoding processes")
-    parser.set_defaults(func=run)
