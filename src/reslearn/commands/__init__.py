@@ -1,6 +1,16 @@
 """The ``reslearn`` subcommands, one module each; every module has ``register(commands)``."""
 
-from reslearn.commands import cam, evaluate, models, predict, report, reproduce, shift, train
+from reslearn.commands import (
+    cam,
+    convert,
+    evaluate,
+    models,
+    predict,
+    report,
+    reproduce,
+    shift,
+    train,
+)
 
 #: Registered in this order; ``reslearn --help`` lists them the same way.
-COMMANDS = (train, models, evaluate, predict, reproduce, report, cam, shift)
+COMMANDS = (train, models, evaluate, predict, convert, reproduce, report, cam, shift)

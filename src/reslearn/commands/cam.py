@@ -13,11 +13,11 @@ from reslearn.analysis.sampling import INTERPOLATIONS, upsample
 from reslearn.commands.common import count, paragraph
 from reslearn.data.device_data import to_device_uint8
 from reslearn.device import DEVICES, resolve_device
+from reslearn.hub import load_trained
 from reslearn.predict import load_images
 from reslearn.report.overlay import save_map_figure
 from reslearn.rundir import resolve_weights
 from reslearn.text import display_name, display_names
-from reslearn.weights import load_weights
 
 
 def _safe(text: str) -> str:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if args.layer and args.method == "cam":
         raise ValueError("--layer applies to Grad-CAM; add --method gradcam")
     weights, _, _ = resolve_weights(args.weights)
-    trained = load_weights(weights, device=resolve_device(args.device))
+    trained = load_trained(weights, device=resolve_device(args.device))
     target = None
     if args.class_name is not None:
         shown = display_names(trained.classes)  # a name may be given as it is printed

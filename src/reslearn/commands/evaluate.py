@@ -18,11 +18,12 @@ from reslearn.data.sources import default_workers, list_image_folder
 from reslearn.data.stream import VIEWS, StreamEval
 from reslearn.device import DEVICES, PRECISIONS, resolve_device
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
+from reslearn.hub import load_trained
 from reslearn.precision import choose_for_model
 from reslearn.report import format_table, plot_confusion
 from reslearn.rundir import resolve_weights
 from reslearn.text import display_name
-from reslearn.weights import TrainedModel, load_weights
+from reslearn.weights import TrainedModel
 
 _TABLE_ROWS = 20  # classes up to which the whole per-class table is printed
 _CHUNK = 8192  # images normalised on the device at a time
@@ -165,7 +166,7 @@ def _view_detail(view: str, crop: int, scales) -> str:
 def run(args: argparse.Namespace) -> int:
     """Evaluate weights on a data split; print a summary or JSON and save the confusion PNG."""
     weights, run_dir, config = resolve_weights(args.weights)
-    trained = load_weights(weights, device=resolve_device(args.device))
+    trained = load_trained(weights, device=resolve_device(args.device))
     if args.views:
         return _evaluate_views(args, trained, weights, run_dir, config)
     spec, data_name, arrays = _load_split(args, trained, config)

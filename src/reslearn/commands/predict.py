@@ -7,16 +7,16 @@ import json
 
 from reslearn.commands.common import count, paragraph
 from reslearn.device import DEVICES, resolve_device
+from reslearn.hub import load_trained
 from reslearn.predict import classify, load_images
 from reslearn.rundir import resolve_weights
 from reslearn.text import display_name
-from reslearn.weights import load_weights
 
 
 def run(args: argparse.Namespace) -> int:
     """Classify each image; print the top-k classes with probabilities, or JSON."""
     weights, _, _ = resolve_weights(args.weights)
-    trained = load_weights(weights, device=resolve_device(args.device))
+    trained = load_trained(weights, device=resolve_device(args.device))
     images = load_images(args.images, trained)
     ranked = classify(trained, images, topk=args.topk)
     if args.json:

@@ -15,9 +15,9 @@ from reslearn.commands.common import count, paragraph
 from reslearn.data.device_data import to_device_uint8
 from reslearn.data.sources import load_eval_sample
 from reslearn.device import DEVICES, resolve_device
+from reslearn.hub import load_trained
 from reslearn.report.shift_plots import plot_shift_report
 from reslearn.rundir import resolve_weights
-from reslearn.weights import load_weights
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if not spec:
         raise ValueError("--data is required with a weights file (a run directory knows its data)")
     device = resolve_device(args.device)
-    trained = load_weights(weights, device=device)
+    trained = load_trained(weights, device=device)
     sample = load_eval_sample(
         spec,
         image_size=trained.image_size[0],

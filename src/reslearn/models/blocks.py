@@ -28,6 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 SHORTCUT_OPTIONS = ("A", "B", "C")
+#: Where option A's zero channels go: after the input's (fb.resnet.torch, reslearn's default) or
+#: split evenly before and after (akamaster/pytorch_resnet_cifar10's published weights).
+ZERO_PADS = ("after", "both")
 
 
 class BlurPool2d(nn.Module):
@@ -69,8 +72,12 @@ class ZeroPadShortcut(nn.Module):
     """Option A: identity that subsamples by ``stride`` and appends zero channels.
 
     The zeros go after the input's channels, as in the authors' Torch reproduction
-    (fb.resnet.torch); where they go does not change what the network can represent.
+    (fb.resnet.torch), or with ``zero_pad = "both"`` half before and half after them (as the
+    most used PyTorch CIFAR ResNets put them). Where they go does not change what a network can
+    represent, but weights trained with one layout compute something else with the other.
     """
+
+    zero_pad = "after"
 
     def __init__(
         self, in_planes: int, out_planes: int, stride: int, antialias: bool = False
@@ -90,11 +97,13 @@ class ZeroPadShortcut(nn.Module):
             x = x[:, :, :: self.stride, :: self.stride]
         extra = self.out_planes - self.in_planes
         if extra:
-            x = F.pad(x, (0, 0, 0, 0, 0, extra))
+            before = extra // 2 if self.zero_pad == "both" else 0
+            x = F.pad(x, (0, 0, 0, 0, before, extra - before))
         return x
 
     def extra_repr(self) -> str:
-        return f"{self.in_planes}, {self.out_planes}, stride={self.stride}"
+        zeros = "" if self.zero_pad == "after" else f", zero_pad={self.zero_pad!r}"
+        return f"{self.in_planes}, {self.out_planes}, stride={self.stride}{zeros}"
 
 
 def projection(

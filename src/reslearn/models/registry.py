@@ -14,6 +14,7 @@ from reslearn.models.resnet import IMAGENET_STAGES, ResNet, cifar_resnet, imagen
 #: reject, with the reason, ``shortcut`` on a plain network and ``stride_in_1x1`` on basic blocks.
 MODEL_OPTIONS = (
     "num_classes", "in_channels", "shortcut", "stride_in_1x1", "zero_init_residual", "antialias",
+    "zero_pad",
 )  # fmt: skip
 
 

@@ -17,9 +17,11 @@ from torch import nn
 
 from reslearn.models.blocks import (
     SHORTCUT_OPTIONS,
+    ZERO_PADS,
     BasicBlock,
     BlurPool2d,
     Bottleneck,
+    ZeroPadShortcut,
     subsample,
 )
 
@@ -78,32 +80,6 @@ def normalize_shortcut(shortcut: object) -> str:
     )
 
 
-def _check_options(
-    layers: Sequence[int],
-    widths: Sequence[int],
-    num_classes: object,
-    in_channels: object,
-    shortcut: object,
-    stride_in_1x1: object,
-    zero_init_residual: object,
-    antialias: object,
-) -> str | None:
-    """Check ``ResNet``'s arguments; return the normalised shortcut option."""
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("in_channels", in_channels)
-    _check_bool("zero_init_residual", zero_init_residual)
-    _check_bool("antialias", antialias)
-    if stride_in_1x1 is not None:
-        _check_bool("stride_in_1x1", stride_in_1x1)
-    if shortcut is not None:
-        shortcut = normalize_shortcut(shortcut)
-    if len(layers) != len(widths) or any(n < 1 for n in layers):
-        raise ValueError(f"need one block count >= 1 per stage width; got {layers}, {widths}")
-    if zero_init_residual and shortcut is None:
-        raise ValueError("zero_init_residual needs residual blocks; a plain network has none")
-    return shortcut
-
-
 class ResNet(nn.Module):
     """A residual (or, with ``shortcut=None``, plain) convolutional network.
 
@@ -122,6 +98,8 @@ class ResNet(nn.Module):
         antialias: blur before every subsampling (BlurPool, Zhang 2019): strided convs run
             at stride 1 followed by a blur-and-subsample, the ImageNet max pool at stride 1
             followed by one, and the shortcuts blur before they subsample. Adds no parameters.
+        zero_pad: option A only: ``"after"`` puts the zero channels after the input's
+            (fb.resnet.torch), ``"both"`` splits them before and after (akamaster's weights).
     """
 
     def __init__(
@@ -137,18 +115,23 @@ class ResNet(nn.Module):
         stride_in_1x1: bool | None = None,
         zero_init_residual: bool = False,
         antialias: bool = False,
+        zero_pad: str = "after",
     ) -> None:
         super().__init__()
-        shortcut = _check_options(
-            layers,
-            widths,
-            num_classes,
-            in_channels,
-            shortcut,
-            stride_in_1x1,
-            zero_init_residual,
-            antialias,
-        )
+        if zero_pad not in ZERO_PADS:
+            raise ValueError(f"zero_pad must be one of {', '.join(ZERO_PADS)}; got {zero_pad!r}")
+        _check_positive_int("num_classes", num_classes)
+        _check_positive_int("in_channels", in_channels)
+        _check_bool("zero_init_residual", zero_init_residual)
+        _check_bool("antialias", antialias)
+        if stride_in_1x1 is not None:
+            _check_bool("stride_in_1x1", stride_in_1x1)
+        if shortcut is not None:
+            shortcut = normalize_shortcut(shortcut)
+        if len(layers) != len(widths) or any(n < 1 for n in layers):
+            raise ValueError(f"need one block count >= 1 per stage width; got {layers}, {widths}")
+        if zero_init_residual and shortcut is None:
+            raise ValueError("zero_init_residual needs residual blocks; a plain network has none")
         self.antialias = antialias
         self.in_channels = in_channels
         self.num_classes = num_classes
@@ -168,6 +151,10 @@ class ResNet(nn.Module):
         self.num_features = self.inplanes
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(self.inplanes, num_classes)
+        self.zero_pad = zero_pad
+        for module in self.modules():
+            if isinstance(module, ZeroPadShortcut):
+                module.zero_pad = zero_pad
         self._init_weights(zero_init_residual)
 
     def _make_stem(self, stem: str, in_channels: int, cifar_width: int) -> int:
@@ -199,18 +186,11 @@ class ResNet(nn.Module):
     def _make_layer(self, block: Block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         """One stage (torchvision's convention): ``blocks`` blocks of base width ``planes``, the
         first taking ``self.inplanes`` channels at ``stride``; advances ``self.inplanes``."""
+        options = {"shortcut": self.shortcut, "stride_in_1x1": self._stride_in_1x1}
+        options["antialias"] = self.antialias
         layers = []
         for j in range(blocks):
-            layers.append(
-                block(
-                    self.inplanes,
-                    planes,
-                    stride if j == 0 else 1,
-                    shortcut=self.shortcut,
-                    stride_in_1x1=self._stride_in_1x1,
-                    antialias=self.antialias,
-                )
-            )
+            layers.append(block(self.inplanes, planes, stride if j == 0 else 1, **options))
             self.inplanes = planes * block.expansion
         return nn.Sequential(*layers)
 
@@ -249,13 +229,10 @@ class ResNet(nn.Module):
         """Raise a ValueError naming the expected shape if ``x`` cannot go through the network."""
         expected = f"(N, {self.in_channels}, H, W) with H, W >= {self.total_stride}"
         if x.dim() != 4 or x.shape[1] != self.in_channels:
+            built = f" (the network was built for in_channels={self.in_channels})"
             raise ValueError(
                 f"expected an input of shape {expected}; got {tuple(x.shape)}"
-                + (
-                    f" (the network was built for in_channels={self.in_channels})"
-                    if x.dim() == 4
-                    else ""
-                )
+                + (built if x.dim() == 4 else "")
             )
         if x.shape[2] < self.total_stride or x.shape[3] < self.total_stride:
             raise ValueError(

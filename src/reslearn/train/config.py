@@ -132,7 +132,7 @@ class TrainConfig:
         ImageNet statistics when starting from torchvision weights."""
         if self.normalization is not None:
             return self.normalization
-        return "imagenet" if _torchvision_init(self.init) else "per-pixel"
+        return "imagenet" if _imagenet_normalised_init(self.init) else "per-pixel"
 
     def validate(self) -> None:
         """Raise a one-line SettingError (a ValueError) for the first invalid setting."""
@@ -162,6 +162,9 @@ class TrainConfig:
             raise UserError(f"'{path}' is damaged: {one_line(error)}; {fix}") from None
 
 
-def _torchvision_init(init: str | None) -> bool:
-    """Whether ``--init`` names torchvision weights (a name, or a torchvision .pth/.pt file)."""
-    return bool(init) and (init.startswith("torchvision:") or init.endswith((".pth", ".pt")))
+def _imagenet_normalised_init(init: str | None) -> bool:
+    """Whether ``--init`` names weights trained on ImageNet-normalised inputs: torchvision's (a
+    name, or a .pth/.pt file) or akamaster's (a name, or a .th file)."""
+    if not init:
+        return False
+    return init.startswith(("torchvision:", "akamaster:")) or init.endswith((".pth", ".pt", ".th"))

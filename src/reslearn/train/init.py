@@ -1,6 +1,8 @@
-"""Starting a run from pretrained weights (``--init``): torchvision's ImageNet weights or a
-local file (a torchvision ``.pth`` state_dict or a reslearn ``.safetensors``), loaded into the
-matching layout, with a new head when the number of classes differs.
+"""Starting a run from pretrained weights (``--init``): torchvision's ImageNet weights,
+akamaster's CIFAR-10 ResNets (``akamaster:resnet20`` or their ``.th`` file, built with their
+option-A layout ``zero_pad="both"``) or a local file (a torchvision ``.pth`` state_dict or a
+reslearn ``.safetensors``), loaded into the matching layout, with a new head when the number of
+classes differs.
 
 torchvision's bottleneck networks put the stride on the 3x3 conv ("v1.5"); a ``torchvision:``
 spec or a ``.pth`` file therefore builds resnet50/101/152 with ``stride_in_1x1=False`` unless
@@ -18,6 +20,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from reslearn.errors import UserError, one_line
+from reslearn.hub import weights_path
+from reslearn.hub.akamaster import read_akamaster
 from reslearn.models import ResNet, model_info
 
 _HEAD = ("fc.weight", "fc.bias")
@@ -35,6 +39,9 @@ class InitReport:
 def init_model_options(spec: str, model: str, options: dict) -> dict:
     """The model options an ``--init`` source needs: v1.5 bottlenecks for torchvision files."""
     out = dict(options)
+    if _akamaster(spec):  # their option-A shortcut pads zeros on both sides
+        out.setdefault("zero_pad", "both")
+        return out
     path_like = not spec.startswith("torchvision:")
     if path_like and Path(spec).suffix == ".safetensors":
         saved = _safetensors(spec, lambda: _saved_options(spec))
@@ -71,7 +78,13 @@ def _safetensors(spec: str, read):
         ) from None
 
 
+def _akamaster(spec: str) -> bool:
+    return spec.startswith("akamaster:") or Path(spec).suffix == ".th"
+
+
 def _read(spec: str) -> dict[str, torch.Tensor]:
+    if _akamaster(spec):
+        return read_akamaster(weights_path(spec)).model.state_dict()
     if spec.startswith("torchvision:"):
         name = spec.split(":", 1)[1]
         try:
