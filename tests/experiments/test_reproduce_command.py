@@ -1,6 +1,7 @@
 """The command an experiment's report prints parses back, through reslearn's own command line,
 to the settings that produced the results."""
 
+import dataclasses
 import shlex
 
 import pytest
@@ -9,10 +10,50 @@ import reslearn.commands.reproduce as reproduce
 from reslearn.cli import main
 from reslearn.experiments import ExperimentSettings
 from reslearn.experiments.report import reproduce_command
+from reslearn.experiments.settings import WHERE_NOT_WHAT
 
 
 class _Captured(ValueError):
     """Stops `reslearn reproduce` once it has said what it would run (a one-line error)."""
+
+
+def _parsed(monkeypatch, argv):
+    """(experiment name, settings, out) that `reslearn reproduce ARGV` hands run_experiment."""
+    seen = []
+
+    def capture(experiment_, settings_, out, **_):
+        seen.append((experiment_.name, settings_, out))
+        raise _Captured("captured")
+
+    monkeypatch.setattr(reproduce, "run_experiment", capture)
+    assert main(argv) == 2  # stopped by the capture, after parsing everything
+    ((name, parsed, out),) = seen
+    return name, parsed, out
+
+
+#: Every setting away from its default (the where-not-what ones apart), as no experiment would
+#: use them together: a field without its flag, or a flag spelled otherwise, fails the round trip.
+_EVERY_SETTING = ExperimentSettings(
+    data="my data",
+    recipe="fast",
+    iterations=10,
+    seeds=[5],
+    depths=[8],
+    models=["resnet8"],
+    weights={"resnet8": "w.safetensors"},
+    max_images=7,
+    val_split=3,
+    batch_size=2,
+    eval_every=4,
+    precision="fp16",
+)
+
+
+def test_every_setting_is_away_from_its_default_in_the_round_trip_case():
+    defaults = ExperimentSettings(data="")
+    for f in dataclasses.fields(ExperimentSettings):
+        if f.name not in WHERE_NOT_WHAT:
+            assert getattr(_EVERY_SETTING, f.name) != getattr(defaults, f.name), f.name
 
 
 @pytest.mark.parametrize(
@@ -43,6 +84,7 @@ class _Captured(ValueError):
                 precision="bf16",
             ),  # fmt: skip
         ),
+        ("shortcuts", _EVERY_SETTING),
     ],
 )
 def test_the_reproduce_command_parses_back_to_the_same_settings(
@@ -53,14 +95,35 @@ def test_the_reproduce_command_parses_back_to_the_same_settings(
     argv = shlex.split(command)
     assert argv[:3] == ["reslearn", "reproduce", experiment]
 
-    seen = []
-
-    def capture(experiment_, settings_, out, **_):
-        seen.append((experiment_.name, settings_, out))
-        raise _Captured("captured")
-
-    monkeypatch.setattr(reproduce, "run_experiment", capture)
-    assert main(argv[1:]) == 2  # stopped by the capture, after parsing everything
-    ((name, parsed, out),) = seen
+    name, parsed, out = _parsed(monkeypatch, argv[1:])
     assert name == experiment and str(out) == str(root)
     assert parsed.as_dict() == settings.as_dict()
+
+
+def test_where_the_runs_trained_stays_out_of_the_command(tmp_path, monkeypatch):
+    """device, workers and cache_dir reach the settings from their flags, but the printed
+    command leaves them out: the same results come from another machine's defaults."""
+    _, given, _ = _parsed(
+        monkeypatch,
+        ["reproduce", "table6", "--data", "cifar10", "--device", "cpu", "--workers", "3",
+         "--cache-dir", "/my cache", "--out", str(tmp_path / "x")],
+    )  # fmt: skip
+    assert (given.device, given.workers, given.cache_dir) == ("cpu", 3, "/my cache")
+    assert given.seeds == [0, 1, 2]  # no --seeds: table6's own
+
+    command = reproduce_command({"experiment": "table6", "settings": given.as_dict()}, tmp_path)
+    argv = shlex.split(command)
+    assert not {"--device", "--workers", "--cache-dir"} & set(argv)
+    _, parsed, _ = _parsed(monkeypatch, argv[1:])
+    where = {name: getattr(ExperimentSettings(data=""), name) for name in WHERE_NOT_WHAT}
+    assert parsed == dataclasses.replace(given, **where)
+
+
+def test_an_older_results_file_without_newer_settings_still_gives_a_command(tmp_path):
+    """results.json written before a setting existed: the missing one is left unset."""
+    settings = {"data": "cifar10", "recipe": "paper", "seeds": [0], "depths": [20]}
+    command = reproduce_command({"experiment": "degradation", "settings": settings}, tmp_path)
+    assert shlex.split(command) == [
+        "reslearn", "reproduce", "degradation", "--data", "cifar10", "--seeds", "0",
+        "--depths", "20", "--out", str(tmp_path),
+    ]  # fmt: skip

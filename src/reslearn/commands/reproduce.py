@@ -27,24 +27,9 @@ def _weights_pair(text: str) -> tuple[str, str]:
 
 
 def _settings(args: argparse.Namespace) -> ExperimentSettings:
+    """The flags as settings (the mapping is ExperimentSettings.from_flags')."""
     experiment = get_experiment(args.experiment)
-    return ExperimentSettings(
-        data=args.data,
-        recipe=args.recipe,
-        iterations=args.iterations,
-        seeds=args.seeds or list(experiment.default_seeds),
-        depths=args.depths or [],
-        models=args.models or [],
-        weights=dict(args.weights or []),
-        max_images=args.max_images,
-        val_split=args.val_split,
-        batch_size=args.batch_size,
-        eval_every=args.eval_every,
-        device=args.device,
-        precision=args.precision,
-        cache_dir=args.cache_dir,
-        workers=args.workers,
-    )
+    return ExperimentSettings.from_flags(vars(args), default_seeds=experiment.default_seeds)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,17 +6,17 @@ into ``results.json`` and a report page.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import shlex
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from reslearn.atomic import atomic_write
+from reslearn.experiments.settings import WHERE_NOT_WHAT, ExperimentSettings
 from reslearn.jsonfile import read_json
 from reslearn.models import create_model
 from reslearn.report.run_report import draw_run
@@ -35,60 +35,6 @@ from reslearn.train.metrics import read_metrics
 from reslearn.train.run import train
 
 EXPERIMENT_FILE, RESULTS_FILE, REPORT_FILE = "experiment.json", "results.json", "report.html"
-
-#: Settings that may differ between the sessions of one run without changing its result.
-_WHERE_NOT_WHAT = ("device", "workers", "cache_dir")
-
-#: Evaluations per budgeted run (enough points for a curve, few enough to stay cheap).
-_EVALUATIONS_PER_RUN = 10
-
-
-@dataclass
-class ExperimentSettings:
-    """What an experiment trains on and for how long; experiment-specific choices included."""
-
-    data: str
-    recipe: str = "paper"
-    iterations: int | None = None  # None: the recipe's own budget (64k for the paper's)
-    seeds: list[int] = field(default_factory=lambda: [0])
-    depths: list[int] = field(default_factory=list)  # empty: the experiment's default
-    models: list[str] = field(default_factory=list)  # responses: the networks to measure
-    weights: dict[str, str] = field(default_factory=dict)  # responses: trained elsewhere
-    max_images: int | None = None  # responses, antialias: a random sample of N test images
-    val_split: int = 0
-    batch_size: int | None = None
-    eval_every: int | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    cache_dir: str | None = None
-    workers: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        return dataclasses.asdict(self)
-
-    def train_config(self, model: str, seed: int, **model_options: Any) -> TrainConfig:
-        """The training settings of one run of the experiment."""
-        eval_every, log_every = self.eval_every, 100
-        if self.iterations is not None:
-            eval_every = eval_every or max(1, self.iterations // _EVALUATIONS_PER_RUN)
-            log_every = max(1, min(100, self.iterations // 40))
-        return TrainConfig(
-            data=self.data,
-            model=model,
-            model_options=dict(model_options),
-            recipe=self.recipe,
-            iterations=self.iterations,
-            seed=seed,
-            val_split=self.val_split,
-            batch_size=self.batch_size,
-            eval_every=eval_every,
-            log_every=log_every,
-            device=self.device,
-            precision=self.precision,
-            cache_dir=self.cache_dir,
-            workers=self.workers,
-        )
 
 
 @dataclass
@@ -336,7 +282,7 @@ def _check_same_settings(run: PlannedRun, run_dir: Path) -> None:
     differences = [
         f"{key}={saved[key]!r} (now {wanted[key]!r})"
         for key in wanted
-        if key not in _WHERE_NOT_WHAT and saved[key] != wanted[key]
+        if key not in WHERE_NOT_WHAT and saved[key] != wanted[key]
     ]
     if differences:
         raise ValueError(

@@ -11,29 +11,15 @@ from typing import Any
 from reslearn.experiments import get_experiment
 from reslearn.experiments.base import REPORT_FILE, RESULTS_FILE
 from reslearn.experiments.common import percent, yes_no
+from reslearn.experiments.settings import settings_argv
 from reslearn.jsonfile import read_json
 from reslearn.report.html import HtmlPage
 
 
 def reproduce_command(results: dict[str, Any], root: Path) -> str:
     """The ``reslearn reproduce`` command line that gives these results."""
-    s = results["settings"]
-    argv = ["reslearn", "reproduce", results["experiment"], "--data", s["data"], "--out", str(root)]
-    if s["recipe"] != "paper":
-        argv += ["--recipe", s["recipe"]]
-    for key in ("iterations", "batch_size", "eval_every", "max_images"):
-        if s.get(key) is not None:
-            argv += [f"--{key.replace('_', '-')}", str(s[key])]
-    if s.get("val_split"):
-        argv += ["--val-split", str(s["val_split"])]
-    for key in ("seeds", "depths", "models"):
-        if s.get(key):
-            argv += [f"--{key}", *map(str, s[key])]
-    for name, path in s.get("weights", {}).items():
-        argv += ["--weights", f"{name}={path}"]
-    if s.get("precision", "auto") != "auto":
-        argv += ["--precision", s["precision"]]
-    return shlex.join(argv)
+    flags = settings_argv(results["settings"])
+    return shlex.join(["reslearn", "reproduce", results["experiment"], *flags, "--out", str(root)])
 
 
 def budget_text(budget: dict[str, Any]) -> tuple[str, str]:
