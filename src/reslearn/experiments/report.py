@@ -56,13 +56,20 @@ def write_experiment_report(root: str | Path) -> Path:
     if not path.is_file():
         raise ValueError(f"{root} has no {RESULTS_FILE}; run 'reslearn reproduce' into it first")
     results = read_json(path, fix="run the same 'reslearn reproduce' command again to rewrite it")
-    experiment = get_experiment(results["experiment"])
     page = HtmlPage(
         results["title"], f"reslearn reproduce {results['experiment']}: {root.resolve()}"
     )
     text, kind = budget_text(results["budget"])
     page.note(text, kind)
+    _claims(page, results)
+    _figures_and_tables(page, results, root)
+    _runs(page, results["runs"])
+    _reproduce_and_settings(page, results, root)
+    return page.write(root / REPORT_FILE)
 
+
+def _claims(page: HtmlPage, results: dict[str, Any]) -> None:
+    """The paper's claims, checked against ours, and what the paper says."""
     claims = results.get("claims") or []
     if claims:
         page.heading("Published claims, checked")
@@ -77,6 +84,10 @@ def write_experiment_report(root: str | Path) -> Path:
         if isinstance(statement, str):
             page.paragraph(f"The paper: {statement}")
 
+
+def _figures_and_tables(page: HtmlPage, results: dict[str, Any], root: Path) -> None:
+    """The experiment's figures (drawn into ``root``) and tables."""
+    experiment = get_experiment(results["experiment"])
     figures = experiment.figures(results, root)
     if figures:
         page.heading("Figures")
@@ -88,26 +99,34 @@ def write_experiment_report(root: str | Path) -> Path:
         for table in tables:
             page.table(table.header, table.rows, table.caption)
 
-    if results["runs"]:
-        page.heading("Runs")
-        page.table(
-            ("run", "model", "seed", "iterations", "training error", "test error", "minutes",
-             "folder"),
-            [
-                (
-                    r["name"],
-                    r["model"],
-                    str(r["seed"]),
-                    f"{r['iterations']:,}",
-                    percent(r["final_train_error"]),
-                    percent(r["test_error"]),
-                    f"{r['train_seconds'] / 60:.1f}" if r.get("train_seconds") else "-",
-                    r["run_dir"],
-                )
-                for r in results["runs"]
-            ],
-            "Every training run (each folder has its own report.html)",
-        )  # fmt: skip
+
+def _runs(page: HtmlPage, runs: list[dict[str, Any]]) -> None:
+    """One row per training run."""
+    if not runs:
+        return
+    page.heading("Runs")
+    page.table(
+        ("run", "model", "seed", "iterations", "training error", "test error", "minutes",
+         "folder"),
+        [
+            (
+                r["name"],
+                r["model"],
+                str(r["seed"]),
+                f"{r['iterations']:,}",
+                percent(r["final_train_error"]),
+                percent(r["test_error"]),
+                f"{r['train_seconds'] / 60:.1f}" if r.get("train_seconds") else "-",
+                r["run_dir"],
+            )
+            for r in runs
+        ],
+        "Every training run (each folder has its own report.html)",
+    )  # fmt: skip
+
+
+def _reproduce_and_settings(page: HtmlPage, results: dict[str, Any], root: Path) -> None:
+    """The command that gives these results, the settings and the environment."""
     page.heading("Reproduce")
     page.code(reproduce_command(results, root))
     page.paragraph(
@@ -118,4 +137,3 @@ def write_experiment_report(root: str | Path) -> Path:
     page.definitions({k: v for k, v in results["settings"].items() if v not in (None, [], {})})
     page.definitions(results["environment"])
     page.paragraph(f"Results created {results['created']}; every number is in {RESULTS_FILE}.")
-    return page.write(root / REPORT_FILE)
