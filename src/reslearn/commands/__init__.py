@@ -4,6 +4,7 @@ from reslearn.commands import (
     cam,
     convert,
     evaluate,
+    export,
     models,
     predict,
     report,
@@ -13,4 +14,4 @@ from reslearn.commands import (
 )
 
 #: Registered in this order; ``reslearn --help`` lists them the same way.
-COMMANDS = (train, models, evaluate, predict, convert, reproduce, report, cam, shift)
+COMMANDS = (train, models, evaluate, predict, export, convert, reproduce, report, cam, shift)

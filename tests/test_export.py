@@ -1,0 +1,118 @@
+"""reslearn export: each format reproduces PyTorch on real images (checked before the file is
+put in place), the normalisation can travel inside the graph, and bad requests get one line."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from reslearn.cli import main
+from reslearn.data.normalize import Normalizer
+from reslearn.export import export
+from reslearn.models import create_model
+from reslearn.weights import load_weights, save_weights
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A small trained-looking network (random weights, real BN statistics) and its file."""
+    torch.manual_seed(0)
+    model = create_model("resnet20", num_classes=3)
+    model.train()
+    with torch.no_grad():  # give BN running statistics that are not the identity
+        for _ in range(3):
+            model(torch.randn(16, 3, 32, 32))
+    images = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8)
+    path = tmp_path_factory.mktemp("w") / "model.safetensors"
+    save_weights(path, model, classes=["a", "b", "c"], normalizer=Normalizer.fit(images),
+                 image_size=(32, 32))  # fmt: skip
+    return path
+
+
+def pixels(n=6):
+    return np.random.default_rng(1).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "exported-program"])
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_every_format_reproduces_pytorch(weights, tmp_path, fmt, dynamic):
+    trained = load_weights(weights)
+    out = tmp_path / f"m.{fmt}"
+    report = export(trained, out, format=fmt, images=pixels(), dynamic_batch=dynamic)
+    assert out.is_file() and report.max_abs_difference <= 1e-4 and report.images == 6
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_with_preprocessing_onnx_takes_uint8_images(weights, tmp_path):
+    import onnxruntime
+
+    trained = load_weights(weights)
+    out = tmp_path / "m.onnx"
+    images = pixels(5)
+    export(trained, out, format="onnx", images=images, dynamic_batch=True,
+           with_preprocessing=True)  # fmt: skip
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    batch = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    (logits,) = session.run(None, {session.get_inputs()[0].name: batch})
+    x = trained.normalizer(torch.from_numpy(batch).cpu())
+    with torch.no_grad():
+        expected = trained.model(x).numpy()
+    assert session.get_inputs()[0].type == "tensor(uint8)"
+    np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=0)
+
+
+def test_a_wrong_export_is_not_written(weights, tmp_path, monkeypatch):
+    from reslearn import export as module
+    from reslearn.errors import UserError
+
+    writer, _ = module._FORMATS["torchscript"]
+
+    def wrong(path):
+        return lambda x: np.zeros((len(x), 3), np.float32)
+
+    monkeypatch.setitem(module._FORMATS, "torchscript", (writer, wrong))
+    out = tmp_path / "m.pt"
+    with pytest.raises(UserError, match="differs from PyTorch by .* nothing was written"):
+        export(load_weights(weights), out, format="torchscript", images=pixels())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_line(weights, tmp_path, capsys, write_image_folder):
+    data = write_image_folder(tmp_path / "d", ["a", "b", "c"], {"train": 2, "test": 3}, size=32)
+    out = tmp_path / "m.pt2"
+    args = ["export", str(weights), "-o", str(out), "--data", str(data), "--images", "4"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "exported-program" in printed and "on 4 test images of" in printed
+    assert main(args) == 2  # exists
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite", "--dynamic-batch"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(weights), "-o", str(tmp_path / "m.bin")]) == 2
+    assert "give --format" in capsys.readouterr().err
+    other = write_image_folder(tmp_path / "o", ["x", "y"], {"train": 2, "test": 2}, size=32)
+    assert main(["export", str(weights), "-o", str(tmp_path / "n.pt2"), "--data", str(other)]) == 2
+    assert "does not match the network's classes" in capsys.readouterr().err
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"settings": {}}))
+    assert main(["export", str(run), "-o", str(tmp_path / "r.onnx")]) == 2
+    assert "has no model.safetensors" in capsys.readouterr().err
+
+
+def test_without_onnx_the_install_is_named(weights, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name in ("onnx", "onnxscript"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    from reslearn.errors import UserError
+
+    with pytest.raises(UserError, match=r"pip install 'reslearn\[export\]'"):
+        export(load_weights(weights), tmp_path / "m.onnx", format="onnx", images=pixels(1))
