@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reslearn.data import BadImageError, default_cache_dir, load_dataset, sources
+from reslearn.data import BadImageError, default_cache_dir, load_dataset, locate, sources
 from reslearn.data import decode as decode_module
 
 RNG = np.random.default_rng(0)
@@ -435,7 +435,7 @@ def test_bad_options_and_files(tmp_path: Path) -> None:
 
 
 def test_names_resolve_in_the_cache(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(sources, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-copy")
+    monkeypatch.setattr(locate, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-copy")
     cache = tmp_path / "cache"
     _cifar10(cache / "datasets" / "cifar-10-batches-py", per_batch=1)
     _fashion(cache / "datasets" / "FashionMNIST" / "raw", ".gz")
@@ -472,7 +472,7 @@ def test_named_cifar_offline_says_what_to_download(tmp_path: Path, monkeypatch) 
 
 
 def test_named_fashion_mnist_offline_mentions_apt(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(sources, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-copy")
+    monkeypatch.setattr(locate, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-copy")
     _offline(monkeypatch, "FashionMNIST", RuntimeError("Error downloading\nTried a mirror"))
     with pytest.raises(FileNotFoundError) as info:
         _load("FashionMNIST", tmp_path)

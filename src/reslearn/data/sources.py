@@ -8,10 +8,7 @@ formats are read directly, which takes well under a second.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,28 +24,12 @@ from reslearn.data.cache import (
     save_entry,
 )
 from reslearn.data.decode import BadImageError, SizesDiffer, decode_images, resize_images
-from reslearn.data.formats import FASHION_MNIST_URL, IDX_FILES, idx_path, read_cifar, read_fashion
+from reslearn.data.formats import read_cifar, read_fashion
+from reslearn.data.locate import ALIASES, locate, named_dataset, visible
 from reslearn.errors import SettingError
 from reslearn.text import display_name
 
 __all__ = ["BadImageError", "Dataset", "ImageArrays", "default_cache_dir", "load_dataset"]
-
-FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's package
-DOWNLOAD_TIMEOUT_S = 20.0  # per socket operation, so an unreachable server fails quickly
-_ALIASES = {
-    "cifar10": "cifar10", "cifar-10": "cifar10", "cifar100": "cifar100", "cifar-100": "cifar100",
-    "fashion-mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
-}  # fmt: skip
-_URLS = {
-    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-    "fashion-mnist": FASHION_MNIST_URL,
-}
-_LAYOUTS = (
-    "a CIFAR-10 'cifar-10-batches-py' folder, a CIFAR-100 'cifar-100-python' folder, a folder of "
-    "Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz], ...), or an image folder with "
-    "train/<class>/ and test/<class>/ (or val/<class>/) subfolders"
-)
 
 
 @dataclass
@@ -94,10 +75,10 @@ def load_dataset(
         raise ValueError(f"workers must be an integer >= 0; got {workers!r}")
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     path = Path(os.fspath(spec)).expanduser()
-    alias = _ALIASES.get(str(spec).strip().lower().replace("_", "-"))
+    alias = ALIASES.get(str(spec).strip().lower().replace("_", "-"))
     if alias and not path.exists():
-        path = _named_dataset(alias, cache)
-    kind, folder = _locate(path)
+        path = named_dataset(alias, cache)
+    kind, folder = locate(path)
     if kind == "folder":
         workers = default_workers() if workers is None else workers
         return _load_folder(
@@ -117,105 +98,6 @@ def default_workers(share: int = 1) -> int:
     return max(1, min((usable or 1) // share, 8))
 
 
-# --- finding the data -------------------------------------------------------------------------
-
-
-def _named_dataset(name: str, cache: Path) -> Path:
-    """The folder of a named dataset, downloaded with torchvision when it is not there yet."""
-    root = cache.resolve() / "datasets"
-    if name == "fashion-mnist":
-        places = [FASHION_MNIST_SYSTEM_DIR, root / "fashion-mnist", root / "FashionMNIST" / "raw"]
-        found = [p for p in places if _layout(p) == "idx"]
-        if found:
-            return found[0]
-        target = places[1]
-    else:
-        target = root / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
-        if target.is_dir():
-            return target
-    try:
-        _download(name, root)
-    except Exception as error:  # no network, a proxy, a bad checksum, no torchvision: one message
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        if name == "fashion-mnist":
-            files = ", ".join(f"{f}.gz" for f in IDX_FILES)
-            raise FileNotFoundError(
-                f"Fashion-MNIST is not in {places[0]} or {target} and downloading it failed "
-                f"({reason}); run `sudo apt-get install dataset-fashion-mnist`, or download "
-                f"{files} from {_URLS[name]} into {target}"
-            ) from None
-        archive = _URLS[name].rsplit("/", 1)[1]
-        raise FileNotFoundError(
-            f"{name.upper().replace('CIFAR', 'CIFAR-')} is not in {target} and downloading it "
-            f"failed ({reason}); download {_URLS[name]} and extract it into {root} "
-            f"(tar -xzf {archive} -C {root}) so that {target} exists"
-        ) from None
-    return target if name != "fashion-mnist" else root / "FashionMNIST" / "raw"
-
-
-def _download(name: str, root: Path) -> None:
-    """Fetch a named dataset into ``root`` with torchvision, which checks its MD5 sums."""
-    from torchvision import datasets
-
-    builder = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}.get(
-        name, datasets.FashionMNIST
-    )
-    root.mkdir(parents=True, exist_ok=True)
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # urllib would otherwise wait forever
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # torchvision prints its progress
-            builder(root=str(root), train=True, download=True)
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def _layout(folder: Path) -> str | None:
-    """Which format the files directly inside ``folder`` are in, if any."""
-    if (folder / "batches.meta").is_file():
-        return "cifar10"
-    if (folder / "meta").is_file() and (folder / "train").is_file():
-        return "cifar100"
-    if idx_path(folder, IDX_FILES[0]) is not None:
-        return "idx"
-    if (folder / "train").is_dir():
-        return "folder"
-    return None
-
-
-def _locate(path: Path) -> tuple[str, Path]:
-    """(format, folder) for ``path`` itself or the one dataset folder inside it."""
-    if not path.exists():
-        raise FileNotFoundError(
-            f"dataset '{path}' not found: no such file or folder; pass a folder holding "
-            f"{_LAYOUTS}, or one of the names cifar10, cifar100, fashion-mnist"
-        )
-    path = path.resolve()
-    if path.is_file():
-        archive = path.name.endswith((".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".zip"))
-        hint = " (an archive: extract it first)" if archive else ""
-        raise ValueError(f"dataset '{path}' is a file{hint}; pass a folder holding {_LAYOUTS}")
-    kind = _layout(path)
-    if kind:
-        return kind, path
-    inside = [p for p in _visible(path) if p.is_dir()] + [path / "FashionMNIST" / "raw"]
-    found = [(k, p) for p in inside if (k := _layout(p))]
-    if len(found) == 1:
-        return found[0]
-    if found:
-        names = ", ".join(f"'{p.relative_to(path)}'" for _, p in found)
-        raise ValueError(f"'{path}' holds several datasets ({names}); pass one of them")
-    if not _visible(path):
-        raise ValueError(f"data folder '{path}' is empty; it should hold {_LAYOUTS}")
-    split = path.name in ("train", "test", "val")
-    hint = f" (it looks like a split: pass its parent '{path.parent}')" if split else ""
-    raise ValueError(f"'{path}' has no train/ folder{hint}; expected {_LAYOUTS}")
-
-
-def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-
-
 # --- image folders ------------------------------------------------------------------------------
 
 
@@ -229,7 +111,7 @@ class _Split:
 
 def _scan_split(folder: Path, root: Path, classes: list[str] | None) -> tuple[list[str], _Split]:
     """The class names and every candidate file of one split; hidden files are ignored."""
-    found = [p.name for p in _visible(folder) if p.is_dir()]
+    found = [p.name for p in visible(folder) if p.is_dir()]
     if classes is None:
         if not found:
             raise ValueError(
@@ -265,6 +147,17 @@ def _scan_split(folder: Path, root: Path, classes: list[str] | None) -> tuple[li
     return classes, split
 
 
+def _scan_folder(root: Path) -> tuple[list[str], dict[str, _Split]]:
+    """The class names and the ``train`` and (from test/ or else val/, if there) ``test`` splits
+    of an image folder."""
+    test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
+    classes, train = _scan_split(root / "train", root, None)
+    splits = {"train": train}
+    if test_dir is not None:
+        splits["test"] = _scan_split(test_dir, root, classes)[1]
+    return classes, splits
+
+
 def _load_folder(
     root: Path,
     image_size: int | None,
@@ -274,41 +167,16 @@ def _load_folder(
     workers: int,
     progress: bool,
 ) -> Dataset:
-    """An image folder, from the array cache when no file in it changed since it was decoded.
-
-    Images kept at their own size are stored as the ``native`` variant, so a later request for
-    exactly that size (an evaluation after training, say) reuses them.
-    """
-    test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
-    classes, train = _scan_split(root / "train", root, None)
-    splits = {"train": train}
-    if test_dir is not None:
-        splits["test"] = _scan_split(test_dir, root, classes)[1]
+    """An image folder, from the array cache when no file in it changed since it was decoded."""
+    classes, splits = _scan_folder(root)
     listings = {name: split.listing for name, split in splits.items()}
     entry = entry_dir(cache, root.name, cache_key("folder", str(root), listings, skip_bad_images))
-    same = {"source": str(root), "skip_bad_images": skip_bad_images}
-    native = load_entry(entry / "native")
-    mixed = native[1]["mixed"] if native is not None and "mixed" in native[1] else None
-    size = fallback_size if image_size is None and mixed else image_size
-    found = None
-    if native is not None and not mixed:
-        if image_size is None or native[0]["train_images"].shape[1:3] == (size, size):
-            found = native
-    if found is None and size is not None:
-        found = load_entry(entry / f"{size}px")
+    found, size, mixed = _from_cache(entry, image_size, fallback_size)
     if found is None:
-        groups = {name: split.files for name, split in splits.items()}
         options = {"skip_bad": skip_bad_images, "workers": workers, "progress": progress}
-        try:
-            decoded, skipped, sizes = decode_images(groups, size, **options)
-        except SizesDiffer as error:
-            mixed, size = sorted(error.sizes)[:2], fallback_size
-            _save(entry, "native", {}, {**same, "mixed": mixed})
-            decoded, skipped, sizes = decode_images(groups, size, **options)
-        arrays = _labelled(splits, classes, decoded)
-        variant = "native" if size is None or sizes == {(size, size)} else f"{size}px"
-        found = arrays, {**same, "classes": classes, "skipped": skipped}
-        _save(entry, variant, *found)
+        found, size, mixed = _decode_folder(
+            entry, root, splits, classes, size, mixed, fallback_size, options
+        )
     if mixed:
         shown = " and ".join(f"{h}x{w}" for h, w in mixed)
         warnings.warn(
@@ -329,6 +197,57 @@ def _load_folder(
         for name in splits
     }
     return Dataset(root.name, str(root), result["train"], result.get("test"), skipped)
+
+
+_Entry = tuple[dict[str, np.ndarray], dict]  # a cache entry's arrays and metadata
+
+
+def _from_cache(
+    entry: Path, image_size: int | None, fallback_size: int
+) -> tuple[_Entry | None, int | None, list | None]:
+    """(the cached arrays or None, the size to decode at, the two sizes found when the folder's
+    images differ in size or None).
+
+    Images kept at their own size are stored as the ``native`` variant, so a later request for
+    exactly that size (an evaluation after training, say) reuses them; a ``native`` entry
+    without arrays records that the images differ in size."""
+    native = load_entry(entry / "native")
+    mixed = native[1]["mixed"] if native is not None and "mixed" in native[1] else None
+    size = fallback_size if image_size is None and mixed else image_size
+    found = None
+    if native is not None and not mixed:
+        if image_size is None or native[0]["train_images"].shape[1:3] == (size, size):
+            found = native
+    if found is None and size is not None:
+        found = load_entry(entry / f"{size}px")
+    return found, size, mixed
+
+
+def _decode_folder(
+    entry: Path,
+    root: Path,
+    splits: dict[str, _Split],
+    classes: list[str],
+    size: int | None,
+    mixed: list | None,
+    fallback_size: int,
+    options: dict,
+) -> tuple[_Entry, int | None, list | None]:
+    """Decode every split (at ``size``, or at their own size when they share one, else at
+    ``fallback_size``) and cache the arrays; returns them with the size and ``mixed``."""
+    same = {"source": str(root), "skip_bad_images": options["skip_bad"]}
+    groups = {name: split.files for name, split in splits.items()}
+    try:
+        decoded, skipped, sizes = decode_images(groups, size, **options)
+    except SizesDiffer as error:
+        mixed, size = sorted(error.sizes)[:2], fallback_size
+        _save(entry, "native", {}, {**same, "mixed": mixed})
+        decoded, skipped, sizes = decode_images(groups, size, **options)
+    arrays = _labelled(splits, classes, decoded)
+    variant = "native" if size is None or sizes == {(size, size)} else f"{size}px"
+    found = arrays, {**same, "classes": classes, "skipped": skipped}
+    _save(entry, variant, *found)
+    return found, size, mixed
 
 
 def _labelled(splits: dict[str, _Split], classes: list[str], decoded) -> dict[str, np.ndarray]:
@@ -355,7 +274,7 @@ def _save(entry: Path, variant: str, arrays: dict[str, np.ndarray], meta: dict) 
         warnings.warn(
             f"could not write the array cache '{entry}' ({error}); the folder will be decoded "
             "again next time",
-            stacklevel=4,
+            stacklevel=5,  # _save, _decode_folder, _load_folder, load_dataset, its caller
         )
 
 
@@ -390,16 +309,15 @@ class FolderListing:
 def list_image_folder(spec: str | os.PathLike) -> FolderListing:
     """The files and labels of an image folder with train/<class>/ and test/ or val/<class>/
     (ImageNet's layout), listed but not read."""
-    kind, root = _locate(Path(os.fspath(spec)).expanduser())
+    kind, root = locate(Path(os.fspath(spec)).expanduser())
     if kind != "folder":
         raise SettingError(
             f"'{root}' is a {kind} folder, not an image folder; the streaming loader reads "
             "image folders, train/ with a folder per class (set <loader> to memory for this data)"
         )
-    classes, train = _scan_split(root / "train", root, None)
-    splits = {"train": (train.files, np.asarray(train.labels, dtype=np.int64))}
-    test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
-    if test_dir is not None:
-        test = _scan_split(test_dir, root, classes)[1]
-        splits["test"] = (test.files, np.asarray(test.labels, dtype=np.int64))
+    classes, scanned = _scan_folder(root)
+    splits = {
+        name: (split.files, np.asarray(split.labels, dtype=np.int64))
+        for name, split in scanned.items()
+    }
     return FolderListing(root.name, str(root), classes, splits)
