@@ -13,12 +13,11 @@ from reslearn.data.sources import list_image_folder
 from reslearn.data.stream import (
     StepBatches,
     StreamData,
-    StreamEval,
     TrainViews,
     TrainViewSettings,
-    fit_stream_normalizer,
     read_rgb,
 )
+from reslearn.data.stream_eval import StreamEval, fit_stream_normalizer
 from reslearn.evaluate import view_scores
 from reslearn.models import create_model
 

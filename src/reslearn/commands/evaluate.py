@@ -15,7 +15,7 @@ from reslearn.data import load_dataset
 from reslearn.data.device_data import to_device_uint8
 from reslearn.data.imagenet_views import MULTISCALE_SIDES
 from reslearn.data.sources import default_workers, list_image_folder
-from reslearn.data.stream import VIEWS, StreamEval
+from reslearn.data.stream_eval import VIEWS, StreamEval
 from reslearn.device import DEVICES, PRECISIONS, resolve_device
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
 from reslearn.hub import load_trained

@@ -25,21 +25,15 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.io import ImageReadMode, decode_jpeg
-from tqdm import tqdm
 
 from reslearn.data.decode import BadImageError, decode_file, orientation
 from reslearn.data.imagenet_views import (
-    MULTISCALE_SIDES,
-    center_view,
     lighting_offset,
-    multiscale_views,
     scale_augment,
-    ten_crop_views,
 )
 from reslearn.data.normalize import Normalizer
-from reslearn.data.sampling import StepRows, derive_seed, sample_indices
+from reslearn.data.sampling import StepRows, derive_seed
 
-VIEWS = ("center", "10crop", "multiscale")
 _JPEG_MAGIC = b"\xff\xd8"
 _REPLACEMENT_TRIES = 16  # how far to look for a readable image to stand in for a bad one
 # torchvision >= 0.17 applies the EXIF orientation while decoding a JPEG on the CPU (not with
@@ -108,8 +102,9 @@ class TrainViewSettings:
     lighting: float = 0.1
 
 
-class _Files(torch.utils.data.Dataset):
-    """Reads files with a fallback for bad ones; subclasses turn an image into views."""
+class ImageFiles(torch.utils.data.Dataset):
+    """Reads files with a fallback for bad ones; subclasses turn an image into views (the
+    training views here, the test views in ``stream_eval``)."""
 
     def __init__(self, files: Sequence[str], labels: np.ndarray) -> None:
         self.files, self.labels = list(files), np.asarray(labels, dtype=np.int64)
@@ -117,7 +112,7 @@ class _Files(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def _read(self, index: int) -> tuple[torch.Tensor, int, str]:
+    def read(self, index: int) -> tuple[torch.Tensor, int, str]:
         """(image, label, "" or the bad file's "path: reason") for ``index``; a bad file is
         replaced by the next readable one so that batches keep their size."""
         bad = ""
@@ -130,7 +125,7 @@ class _Files(torch.utils.data.Dataset):
         raise BadImageError(f"{bad} (and the {_REPLACEMENT_TRIES - 1} files after it)")
 
 
-class TrainViews(_Files):
+class TrainViews(ImageFiles):
     """Training samples keyed by (index, step): a random view (seeded by seed, step and index)
     as uint8 (3, crop, crop), the label, the lighting offset (3,) and the bad-file report."""
 
@@ -142,7 +137,7 @@ class TrainViews(_Files):
 
     def __getitem__(self, key: tuple[int, int]):
         index, step = key
-        image, label, bad = self._read(index)
+        image, label, bad = self.read(index)
         view, offset = self.view(image, index, step)
         return view, label, offset, bad
 
@@ -156,7 +151,7 @@ class TrainViews(_Files):
         return view.contiguous(), offset
 
 
-class TrainBytes(_Files):
+class TrainBytes(ImageFiles):
     """The files' bytes only, keyed like TrainViews, for decoding on the training device, with
     each JPEG's EXIF orientation (read here, in the workers: a GPU decoder ignores it)."""
 
@@ -169,38 +164,9 @@ class TrainBytes(_Files):
         return data, index, step, jpeg_orientation(data) if _is_jpeg(data) else 1
 
 
-def _collate_lists(samples):
+def collate_lists(samples):
+    """A batch as one list per field (for samples of different shapes)."""
     return tuple(list(column) for column in zip(*samples))
-
-
-class TestViews(_Files):
-    """Test samples: the ``view`` of each image as uint8 ("center": (3, c, c); "10crop":
-    (10, 3, c, c); "multiscale": a list of whole images at each shorter side)."""
-
-    def __init__(
-        self,
-        files: Sequence[str],
-        labels: np.ndarray,
-        view: str,
-        *,
-        crop: int = 224,
-        sides: Sequence[int] = MULTISCALE_SIDES,
-    ) -> None:
-        if view not in VIEWS:
-            raise ValueError(f"views must be among {', '.join(VIEWS)}; got {view!r}")
-        super().__init__(files, labels)
-        self.view, self.crop, self.sides = view, crop, tuple(sides)
-        self.shorter = round(crop * 256 / 224)  # the paper's 256 for a 224 crop
-
-    def __getitem__(self, index: int):
-        image, label, bad = self._read(index)
-        if self.view == "center":
-            views = center_view(image, shorter=self.shorter, crop=self.crop).contiguous()
-        elif self.view == "10crop":
-            views = ten_crop_views(image, shorter=self.shorter, crop=self.crop)
-        else:
-            views = multiscale_views(image, self.sides)
-        return views, label, bad
 
 
 class StepBatches(torch.utils.data.Sampler):
@@ -236,7 +202,9 @@ class StepBatches(torch.utils.data.Sampler):
                 yield [(int(i), step) for i in rows]
 
 
-def _loader(dataset, workers: int, pin: bool, **options) -> DataLoader:
+def make_loader(dataset, workers: int, pin: bool, **options) -> DataLoader:
+    """A DataLoader over ``dataset`` with ``workers`` processes (0: in this one), each keeping
+    four batches ready; ``pin``: batches in pinned memory, for a CUDA device."""
     return DataLoader(
         dataset,
         num_workers=workers,
@@ -247,7 +215,8 @@ def _loader(dataset, workers: int, pin: bool, **options) -> DataLoader:
     )
 
 
-def _report_bad(reports: Sequence[str], skip_bad: bool, seen: set[str]) -> None:
+def report_bad(reports: Sequence[str], skip_bad: bool, seen: set[str]) -> None:
+    """Stop at a batch's first bad-file report, or (``skip_bad``) warn once per file."""
     for report in reports:
         if not report or report in seen:
             continue
@@ -279,11 +248,12 @@ class StreamData:
         stop: int | None = None,
         decode_on_device: bool = False,
     ) -> None:
-        self.dataset = TrainViews(files, labels, settings, seed=0)
+        self.settings = settings
         self.device, self.dtype, self.workers, self.skip_bad = device, dtype, workers, skip_bad
         # JPEGs decoded on the training device (nvJPEG on a GPU): workers only read bytes
         self.decode_on_device = decode_on_device
         self._bytes = TrainBytes(files, labels)
+        self._views: TrainViews | None = None  # made with the seed of micro_batches
         self._device_decode_failed = False
         self.normalizer = normalizer.to(device)
         self.stop = stop
@@ -293,12 +263,12 @@ class StreamData:
         self._layout: tuple | None = None
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self._bytes)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one network input: an RGB crop."""
-        crop = self.dataset.settings.crop
+        crop = self.settings.crop
         return (3, crop, crop)
 
     def close(self) -> None:
@@ -319,19 +289,21 @@ class StreamData:
         if self._device_decode_failed and self.decode_on_device:
             self.decode_on_device, self._iterator = False, None  # the workers decode from now
         if self._iterator is None or step != self._next_step or layout != self._layout:
-            self.dataset.seed = seed
+            if self._views is None or self._views.seed != seed:
+                files, labels = self._bytes.files, self._bytes.labels
+                self._views = TrainViews(files, labels, self.settings, seed)
             sampler = StepBatches(
                 len(self), batch_size=batch_size, seed=seed, parts=parts, mine=mine,
                 start=step, stop=self.stop if self.stop is not None else step + 1_000_000,
             )  # fmt: skip
             if self.decode_on_device:
-                loader = _loader(
+                loader = make_loader(
                     self._bytes, self.workers, False, batch_sampler=sampler,
-                    collate_fn=_collate_lists,
+                    collate_fn=collate_lists,
                 )  # fmt: skip
             else:
-                loader = _loader(
-                    self.dataset, self.workers, self.device.type == "cuda", batch_sampler=sampler
+                loader = make_loader(
+                    self._views, self.workers, self.device.type == "cuda", batch_sampler=sampler
                 )
             self._iterator, self._layout = iter(loader), layout
         self._next_step = step + 1
@@ -369,16 +341,17 @@ class StreamData:
                     )
             for i, image in zip(jpegs, decoded):
                 images[i] = image
+        train_views = self._views
         views, labels, offsets, bad = [], [], [], []
         for i, image in enumerate(images):
-            index, label, report = indices[i], int(self.dataset.labels[indices[i]]), ""
+            index, label, report = indices[i], int(train_views.labels[indices[i]]), ""
             if image is None:  # not a JPEG, or the device could not decode it
                 try:
-                    image = decode_rgb(datas[i], self.dataset.files[index])
+                    image = decode_rgb(datas[i], train_views.files[index])
                 except BadImageError:  # the next readable file stands in, as in the workers
-                    image, label, report = self.dataset._read(index)
+                    image, label, report = train_views.read(index)
                 image = image.to(self.device, non_blocking=True)
-            view, offset = self.dataset.view(image, index, steps[i])
+            view, offset = train_views.view(image, index, steps[i])
             views.append(view)
             labels.append(label)
             offsets.append(offset)
@@ -394,90 +367,9 @@ class StreamData:
         return True
 
     def _to_device(self, images, labels, offsets, bad) -> tuple[torch.Tensor, torch.Tensor]:
-        _report_bad(bad, self.skip_bad, self.bad_seen)
+        report_bad(bad, self.skip_bad, self.bad_seen)
         images = images.to(self.device, non_blocking=True)
         offsets = offsets.to(self.device, non_blocking=True)
         x = self.normalizer(images) + (offsets / self.normalizer.std.flatten())[:, :, None, None]
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
         return x, labels.to(self.device, non_blocking=True)
-
-
-class StreamEval:
-    """A held-out split of an image folder, served through one test ``view`` (data only:
-    ``reslearn.evaluate.view_scores`` runs the model on its ``batches``)."""
-
-    def __init__(
-        self,
-        files: Sequence[str],
-        labels: np.ndarray,
-        normalizer: Normalizer,
-        *,
-        view: str = "center",
-        crop: int = 224,
-        sides: Sequence[int] = MULTISCALE_SIDES,
-        workers: int = 0,
-        batch_size: int = 64,
-        skip_bad: bool = False,
-    ) -> None:
-        self.dataset = TestViews(files, labels, view, crop=crop, sides=sides)
-        self.labels = torch.from_numpy(self.dataset.labels)
-        self.normalizer, self.workers, self.batch_size = normalizer, workers, batch_size
-        self.skip_bad, self.bad_seen = skip_bad, set()
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def batches(
-        self, device: torch.device, *, rank: int = 0, world: int = 1, progress: bool = False
-    ) -> Iterator[tuple[torch.Tensor | list[torch.Tensor], torch.Tensor]]:
-        """The images ``rank::world`` as normalised views on ``device``, batch by batch, with
-        their labels (on ``device``): "center" and "10crop" give (B, V, C, crop, crop), V views
-        of B images (V = 1 or 10); "multiscale" one image per batch, as a list of (1, C, h, w)
-        tensors, one per size. ``reslearn.evaluate.view_scores`` averages their softmax."""
-        normalizer = self.normalizer.to(device)
-        indices = list(range(rank, len(self.dataset), world))
-        multiscale = self.dataset.view == "multiscale"
-        loader = _loader(
-            torch.utils.data.Subset(self.dataset, indices),
-            self.workers,
-            device.type == "cuda",
-            batch_size=1 if multiscale else max(1, self.batch_size // self._views_per_image()),
-            collate_fn=_collate_lists if multiscale else None,
-        )
-        for views, labels, bad in tqdm(
-            loader, desc=f"{self.dataset.view} views", unit="batch", disable=not progress
-        ):
-            _report_bad(bad, self.skip_bad, self.bad_seen)
-            labels = torch.as_tensor(labels).to(device)
-            if multiscale:  # one image, whole, at several sizes
-                yield [_normalise(v[None], normalizer, device) for v in views[0]], labels
-            else:
-                count = len(labels)
-                flat = _normalise(views.reshape(-1, *views.shape[-3:]), normalizer, device)
-                yield flat.reshape(count, -1, *flat.shape[1:]), labels
-
-    def _views_per_image(self) -> int:
-        return 10 if self.dataset.view == "10crop" else 1
-
-
-def _normalise(images: torch.Tensor, normalizer: Normalizer, device: torch.device):
-    images = images.to(device, non_blocking=True)
-    return normalizer.resized(*images.shape[-2:])(images)
-
-
-def fit_stream_normalizer(
-    files: Sequence[str],
-    mode: str,
-    *,
-    crop: int,
-    seed: int,
-    count: int = 1000,
-    workers: int = 0,
-) -> Normalizer:
-    """The normaliser of the training crops: statistics of the centre views of ``count``
-    training images drawn at random (a pure function of the seed)."""
-    chosen = sample_indices(len(files), count, seed)
-    dataset = TestViews([files[i] for i in chosen], np.zeros(len(chosen)), "center", crop=crop)
-    loader = _loader(dataset, workers, False, batch_size=64)
-    images = torch.cat([views for views, _, _ in loader])
-    return Normalizer.fit(images, mode)

@@ -17,7 +17,8 @@ from reslearn.data.device_data import DeviceData, to_device_uint8
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sampling import validation_split
 from reslearn.data.sources import default_workers, list_image_folder
-from reslearn.data.stream import StreamData, StreamEval, TrainViewSettings, fit_stream_normalizer
+from reslearn.data.stream import StreamData, TrainViewSettings
+from reslearn.data.stream_eval import StreamEval, fit_stream_normalizer
 from reslearn.models import model_info
 from reslearn.precision import input_dtype
 from reslearn.train.config import TrainConfig

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from reslearn.data.device_data import DeviceData
-from reslearn.data.stream import StreamData, StreamEval
+from reslearn.data.stream import StreamData
+from reslearn.data.stream_eval import StreamEval
 from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
 from reslearn.models import ResNet
 from reslearn.precision import Choice, allow_tf32, autocast
