@@ -91,3 +91,18 @@ def photo_folder(tmp_path_factory) -> Path:
 def write_photo_folder():
     """The JPEG folder writer: ``write_photo_folder(root, classes, {"train": n, ...})``."""
     return _write_photo_folder
+
+
+@pytest.fixture(scope="session")
+def cifar10_jpeg(tmp_path_factory) -> Path:
+    """The shared CIFAR-10 JPEG copy, extracted once per session (slow tests only)."""
+    import subprocess
+
+    env = os.environ.get("RESLEARN_SHARED_DATA")
+    shared = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    archive = shared / "cifar10-jpeg.tar.xz"
+    if not archive.is_file():
+        pytest.skip(f"{archive} not found (set RESLEARN_SHARED_DATA to the folder holding it)")
+    root = tmp_path_factory.mktemp("cifar10")
+    subprocess.run(["tar", "-xJf", str(archive), "-C", str(root)], check=True)
+    return root / "cifar10-jpeg"

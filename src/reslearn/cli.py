@@ -15,10 +15,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-import reslearn
 from reslearn.commands import COMMANDS
 from reslearn.commands.common import Parser, parse_option
 from reslearn.errors import KNOWN_ERRORS, for_the_command_line
+from reslearn.version import __version__
 
 __all__ = ["build_parser", "main", "parse_option"]
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "paper's networks, recipes, experiments and analysis tools.",
         epilog="Run 'reslearn COMMAND --help' for the options of a command.",
     )
-    parser.add_argument("--version", action="version", version=f"reslearn {reslearn.__version__}")
+    parser.add_argument("--version", action="version", version=f"reslearn {__version__}")
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for command in COMMANDS:
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print(
             f"{prefix}: internal error: the traceback above is a bug in reslearn "
-            f"{reslearn.__version__}, not a problem with your input; please report it with this "
+            f"{__version__}, not a problem with your input; please report it with this "
             "traceback and the command line",
             file=sys.stderr,
         )

@@ -19,12 +19,12 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-import reslearn
 from reslearn.atomic import atomic_write
 from reslearn.data.normalize import Normalizer
 from reslearn.errors import UserError
 from reslearn.models import ResNet, create_model
 from reslearn.text import display_name
+from reslearn.version import __version__
 
 FORMAT = "reslearn-weights/1"
 _NORMALIZER = "__normalizer__."
@@ -133,7 +133,7 @@ def save_weights(
         "model_options": json.dumps(options, sort_keys=True),
         "classes": json.dumps(classes),
         "image_size": json.dumps([height, width]),
-        "reslearn_version": reslearn.__version__,
+        "reslearn_version": __version__,
     }
     for key, value in (extra or {}).items():
         if key in metadata:
@@ -193,7 +193,7 @@ def _check_metadata(path: Path, metadata: dict[str, str]) -> None:
     if metadata["format"] != FORMAT:
         raise ValueError(
             f"'{path}' has format {metadata['format']!r}; this reslearn "
-            f"({reslearn.__version__}) reads {FORMAT!r}"
+            f"({__version__}) reads {FORMAT!r}"
         )
 
 

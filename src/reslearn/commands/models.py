@@ -7,11 +7,13 @@ import json
 
 from reslearn.commands.common import count, paragraph, parse_option
 from reslearn.models import list_models, profile_model
-from reslearn.report import model_table, stage_table
+from reslearn.report import format_table, model_table, stage_table
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the zoo table, the per-stage tables or JSON."""
+    if args.pretrained:
+        return _pretrained(args)
     names = args.names or list_models(args.family)
     options = dict(args.set)
     profiles = [
@@ -23,6 +25,26 @@ def run(args: argparse.Namespace) -> int:
         print("\n\n".join(f"{model_table([p])}\n\n{stage_table(p.stages)}" for p in profiles))
     else:
         print(model_table(profiles))
+    return 0
+
+
+def _pretrained(args: argparse.Namespace) -> int:
+    """The networks shipped with reslearn, with the errors their model cards record."""
+    from reslearn.hub.pretrained import cards
+
+    found = cards()
+    if args.json:
+        print(json.dumps({name: card.facts for name, card in found.items()}, indent=2))
+        return 0
+    rows = [
+        (f"reslearn:{name}", c.facts["model"], c.facts["data"],
+         f"{100 * c.facts['test_error']:.2f}%", c.facts["recipe"], c.facts["machine"])
+        for name, c in found.items()
+    ]  # fmt: skip
+    print(format_table(("name", "model", "data", "test error", "recipe", "trained on"), rows))
+    print("\nuse anywhere weights go: reslearn predict reslearn:NAME img.jpg, --init "
+          "reslearn:NAME; Python: reslearn.load_pretrained(NAME); model cards: "
+          "reslearn/hub/pretrained/NAME.md")  # fmt: skip
     return 0
 
 
@@ -51,6 +73,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     models.add_argument("names", nargs="*", metavar="NAME", help="models to show (default: all)")
     models.add_argument("--family", choices=("cifar", "imagenet"), help="show one family only")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    models.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="list the trained networks shipped with reslearn (reslearn:NAME) and their errors",
+    )
     models.add_argument(
         "--stages",
         action="store_true",

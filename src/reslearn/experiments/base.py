@@ -319,10 +319,10 @@ def _environment(runs: list[FinishedRun]) -> dict[str, Any]:
 
         import torch
 
-        import reslearn
+        from reslearn.version import __version__
 
         return {"torch": torch.__version__, "python": platform.python_version(),
-                "reslearn": reslearn.__version__}  # fmt: skip
+                "reslearn": __version__}  # fmt: skip
     seen: dict[str, Any] = {}
     for run in runs:
         environment = read_config(run.run_dir, needs=("environment",))["environment"]

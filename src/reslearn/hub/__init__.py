@@ -1,6 +1,7 @@
 """Weights by name or by file, wherever a command takes weights: a reslearn ``.safetensors``
-file (or run folder), one of akamaster's ``.th`` files, or a name -- ``akamaster:resnet20``
-(downloaded once into the cache and checked)."""
+file (or run folder), one of akamaster's ``.th`` files, or a name -- ``reslearn:resnet20-cifar10``
+(shipped inside the package) or ``akamaster:resnet20`` (downloaded once into the cache and
+checked)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 import torch
 
 from reslearn.hub.akamaster import fetch, read_akamaster
+from reslearn.hub.pretrained import load_pretrained, pretrained_path
 from reslearn.weights import TrainedModel, load_weights
 
-__all__ = ["load_trained", "weights_path"]
+__all__ = ["load_pretrained", "load_trained", "weights_path"]
 
 
 def weights_path(spec: str | os.PathLike) -> Path:
@@ -20,6 +22,8 @@ def weights_path(spec: str | os.PathLike) -> Path:
     text = str(spec)
     if text.startswith("akamaster:"):
         return fetch(text.split(":", 1)[1])
+    if text.startswith("reslearn:"):
+        return pretrained_path(text.split(":", 1)[1])
     return Path(spec)
 
 

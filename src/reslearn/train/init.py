@@ -39,6 +39,7 @@ class InitReport:
 def init_model_options(spec: str, model: str, options: dict) -> dict:
     """The model options an ``--init`` source needs: v1.5 bottlenecks for torchvision files."""
     out = dict(options)
+    spec = _local(spec)
     if _akamaster(spec):  # their option-A shortcut pads zeros on both sides
         out.setdefault("zero_pad", "both")
         return out
@@ -82,7 +83,13 @@ def _akamaster(spec: str) -> bool:
     return spec.startswith("akamaster:") or Path(spec).suffix == ".th"
 
 
+def _local(spec: str) -> str:
+    """A shipped network's name (``reslearn:resnet20-cifar10``) as its file."""
+    return str(weights_path(spec)) if spec.startswith("reslearn:") else spec
+
+
 def _read(spec: str) -> dict[str, torch.Tensor]:
+    spec = _local(spec)
     if _akamaster(spec):
         return read_akamaster(weights_path(spec)).model.state_dict()
     if spec.startswith("torchvision:"):
