@@ -1,5 +1,5 @@
-"""Issue 15's size targets, for the packages that meet them: no source file over 400 lines and
-no function over 60 lines in reslearn.models, reslearn.analysis and reslearn.data."""
+"""Issue 15's size targets for every module of reslearn: no source file over 400 lines and no
+function over 60 lines (a file or function that must be longer says why, and is listed here)."""
 
 import ast
 from pathlib import Path
@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "reslearn"
-PACKAGES = ("models", "analysis", "data")
 MAX_FILE_LINES, MAX_FUNCTION_LINES = 400, 60
 
 
 def _files() -> list[Path]:
-    return sorted(path for package in PACKAGES for path in (SOURCE / package).glob("*.py"))
+    return sorted(SOURCE.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", _files(), ids=lambda path: f"{path.parent.name}/{path.name}")
+@pytest.mark.parametrize("path", _files(), ids=lambda path: str(path.relative_to(SOURCE)))
 def test_files_and_functions_stay_short(path: Path) -> None:
     text = path.read_text()
     lines = len(text.splitlines())
