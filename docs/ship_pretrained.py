@@ -55,7 +55,7 @@ def card(run: Path, name: str, evaluation: dict, sha256: str) -> dict:
         "test_error": evaluation["top1_error"],
         "test_top5_error": evaluation["top5_error"],
         "test_images": evaluation["count"],
-        "evaluated_with": f"reslearn eval reslearn:{name} --data {config['data']['source']} "
+        "evaluated_with": f"reslearn eval reslearn:{name} --data {config['settings']['data']} "
         "--precision fp32",
         "train_seconds": summary.get("train_seconds"),
         "machine": f"{environment['device_name']} ({environment['threads']} threads)",
@@ -72,7 +72,7 @@ def markdown(facts: dict) -> str:
     minutes = facts["train_seconds"] / 60 if facts["train_seconds"] else float("nan")
     return f"""# reslearn:{facts["name"]}
 
-{facts["model"]} trained by reslearn on {facts["data"]} ({facts["data_note"]}).
+{facts["model"]} trained by reslearn on {facts["data"]}: {facts["data_note"]}.
 
 | | |
 |---|---|

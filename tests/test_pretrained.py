@@ -1,0 +1,79 @@
+"""reslearn's shipped networks: each is listed with its model card, its file matches the card's
+sha256, it loads by name everywhere weights are taken, and (slow, with the shared CIFAR-10) its
+test error is the one the card records."""
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import reslearn
+from reslearn.cli import main
+from reslearn.errors import UserError
+from reslearn.hub import load_trained
+from reslearn.hub.pretrained import FOLDER, cards, pretrained_path
+
+SHIPPED = ("resnet20-cifar10",)  # at least these; more may come
+
+
+def test_the_promised_networks_are_shipped_with_their_cards():
+    found = cards()
+    assert set(SHIPPED) <= set(found)
+    for name, card in found.items():
+        facts = card.facts
+        assert card.weights.is_file(), name
+        assert hashlib.sha256(card.weights.read_bytes()).hexdigest() == facts["sha256"]
+        assert (FOLDER / f"{name}.md").is_file()
+        assert 0 < facts["test_error"] < 0.5 and facts["test_images"] == 10_000
+        for key in ("model", "data", "recipe", "command", "machine", "train_seconds"):
+            assert facts[key], (name, key)
+        trained = reslearn.load_pretrained(name)
+        assert trained.name == facts["model"] and len(trained.classes) == 10
+        assert card.weights.stat().st_size < 5_000_000  # a few MB in all
+
+
+def test_names_work_wherever_weights_go(tmp_path, capsys):
+    from PIL import Image
+
+    image = tmp_path / "x.png"
+    Image.new("RGB", (32, 32), (90, 140, 200)).save(image)
+    assert main(["predict", "reslearn:resnet20-cifar10", str(image), "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out)[0]["predictions"][0]["class"]
+    trained = load_trained("reslearn:resnet20-cifar10")
+    pixels = torch.from_numpy(np.array(Image.open(image))).permute(2, 0, 1)[None]
+    x = trained.normalizer(pixels)
+    with torch.no_grad():
+        assert trained.classes[int(trained.model(x).argmax())] == predicted
+    assert main(["models", "--pretrained"]) == 0
+    listed = capsys.readouterr().out
+    assert "reslearn:resnet20-cifar10" in listed and "%" in listed
+
+
+def test_an_unknown_name_suggests_the_closest():
+    with pytest.raises(UserError, match="did you mean reslearn:resnet20-cifar10"):
+        load_trained("reslearn:resnet20-cifar")
+
+
+def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
+    from reslearn.hub import pretrained
+
+    copy = tmp_path / "p"
+    shutil.copytree(FOLDER, copy, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    weights = copy / "resnet20-cifar10.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    monkeypatch.setattr(pretrained, "FOLDER", copy)
+    with pytest.raises(UserError, match="does not match its model card's sha256"):
+        pretrained_path("resnet20-cifar10")
+
+
+@pytest.mark.slow
+def test_the_card_error_is_what_eval_measures(cifar10_jpeg, capsys, tmp_path):
+    facts = cards()["resnet20-cifar10"].facts
+    code = main(["eval", "reslearn:resnet20-cifar10", "--data", str(cifar10_jpeg),
+                 "--precision", "fp32", "--json", "--out", str(tmp_path / "c.png")])  # fmt: skip
+    assert code == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["top1_error"] == facts["test_error"]
