@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import textwrap
+from pathlib import Path
 from typing import Any
 
 
@@ -70,6 +71,15 @@ def sizes(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected sizes like 224,256,384; got {text!r}")
     return values
+
+
+def check_output(path: Path, *, overwrite: bool, example: str) -> None:
+    """Refuse an output file that exists (unless ``overwrite``) or is a folder, in one line;
+    ``example`` is a file name to suggest."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name such as {example}")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path} exists; pass --overwrite to replace it")
 
 
 def paragraph(text: str) -> str:

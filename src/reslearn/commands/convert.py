@@ -6,7 +6,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from reslearn.commands.common import paragraph
+from reslearn.commands.common import check_output, paragraph
 from reslearn.hub import weights_path
 from reslearn.hub.akamaster import FILES, REPOSITORY, read_akamaster
 from reslearn.weights import save_weights
@@ -17,10 +17,7 @@ FORMATS = ("akamaster",)
 def run(args: argparse.Namespace) -> int:
     """Read the file in its format, check it, and write the reslearn file."""
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists; pass --overwrite to replace it")
-    if out.is_dir():
-        raise ValueError(f"{out} is a folder; give a file name such as resnet20.safetensors")
+    check_output(out, overwrite=args.overwrite, example="resnet20.safetensors")
     source = weights_path(args.file)  # akamaster:NAME is fetched first
     trained = read_akamaster(source)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()

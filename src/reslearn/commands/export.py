@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reslearn.commands.common import count, paragraph
+from reslearn.commands.common import check_output, count, paragraph
 from reslearn.data.sources import load_eval_sample
 from reslearn.export import FORMATS, SUFFIXES, export
 from reslearn.hub import load_trained
@@ -41,10 +41,7 @@ def _check_images(args, trained, settings: dict) -> tuple[np.ndarray, str]:
 def run(args: argparse.Namespace) -> int:
     """Export, check against PyTorch, and say how close it came."""
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists; pass --overwrite to replace it")
-    if out.is_dir():
-        raise ValueError(f"{out} is a folder; give a file name such as model.onnx")
+    check_output(out, overwrite=args.overwrite, example="model.onnx")
     fmt = _format(args, out)
     weights, _, settings = resolve_weights(args.weights)
     trained = load_trained(weights)
