@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from reslearn.models import ResNet, create_model
-from reslearn.rundir import read_config
+from reslearn.rundir import CHECKPOINTS, CONFIG, read_config
 from reslearn.rundir.lock import FolderInUse, FolderLock
 from reslearn.rundir.marker import (
     MARKER,
@@ -114,7 +114,7 @@ def train(
     saved = None
     if resume is not None:
         saved = read_config(resume, needs=("settings", "resolved"))
-        config = TrainConfig.load(Path(resume) / "config.json")
+        config = TrainConfig.load(Path(resume) / CONFIG)
     if config is None:
         raise ValueError("train() needs a config unless it resumes a run (resume=RUN_DIR)")
     where, device = setup_distributed(config.device)
@@ -155,9 +155,8 @@ def _run(s: _Session, draw: Draw | None) -> RunResult:
         final = _fit(s, trainer, writer, start, draw)
     finally:
         data.close()
-    wall = time.perf_counter() - loop_started  # this session's; rank 0 adds earlier ones
-    if writer is not None:
-        wall = writer.training_seconds()
+    # rank 0 counts every session of a resumed run; the others this session
+    wall = writer.training_seconds() if writer else time.perf_counter() - loop_started
     if writer is not None:
         writer.finish(trainer, data, final, _summary(s, resolved, data, final, wall))
         if draw is not None:
@@ -175,7 +174,7 @@ def _settle_before_data(s: _Session) -> None:
         restarted, again = restarted_run(s.out, s.where)
         if restarted is not None:  # torchrun restarted the job: continue the run in --out
             s.resume, s.saved = restarted, read_config(restarted, needs=("settings", "resolved"))
-            s.given = TrainConfig.load(restarted / "config.json")
+            s.given = TrainConfig.load(restarted / CONFIG)
         s.overwrite = s.overwrite or again
     s.config = s.given.with_recipe()
     if s.resume is None:
@@ -294,7 +293,7 @@ def _start_or_resume(
         writer = RunWriter(s.run_dir, s.run_id) if s.where.is_main else None
         return writer, 0
     path, state = load_latest_checkpoint(
-        s.run_dir / "checkpoints", map_location=s.device,
+        s.run_dir / CHECKPOINTS, map_location=s.device,
         accept=checkpoint_acceptor(trainer, s.run_id),
     )  # fmt: skip
     trainer.resume_log_window = state.get("log_window")
