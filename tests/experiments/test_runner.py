@@ -165,3 +165,25 @@ def test_antialias_compares_shift_consistency_with_and_without_blur(settings, tm
     assert all(p["images"] == 12 for p in results["probes"])
     assert len(results["claims"]) == 2  # circular and zero shifts
     assert (tmp_path / "shift-accuracy.png").stat().st_size > 0
+
+
+def test_pooling_compares_three_heads_on_one_body(settings, tmp_path):
+    results = run_experiment(
+        get_experiment("pooling"), settings(max_images=12), tmp_path, quiet=True,
+        draw=write_experiment_report,
+    )  # fmt: skip
+    assert [r["name"] for r in results["runs"]] == [
+        "resnet20-avg-s0", "resnet20-max-s0", "resnet20-flatten-s0",
+    ]  # fmt: skip
+    heads = {p["pool"]: p for p in results["probes"]}
+    # the flattened 64 x m x m last map feeds the classifier (3 classes), m = image side / 4
+    saved = json.loads((tmp_path / "runs" / "resnet20-flatten-s0" / "config.json").read_text())
+    side = saved["data"]["image_size"][0]
+    assert saved["resolved"]["model_options"] == {"pool": "flatten", "map_size": side // 4}
+    extra = 3 * 64 * ((side // 4) ** 2 - 1)
+    assert heads["flatten"]["parameters"] - heads["avg"]["parameters"] == extra
+    assert heads["avg"]["parameters"] == heads["max"]["parameters"]
+    assert [heads[h]["cam"] for h in ("avg", "max", "flatten")] == [True, False, False]
+    assert len(results["claims"]) == 3 and all(p["images"] == 12 for p in heads.values())
+    page = (tmp_path / "report.html").read_text()
+    assert "no (needs GAP; Grad-CAM works)" in page and "global max pooling" in page

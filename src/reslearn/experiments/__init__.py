@@ -12,13 +12,14 @@ from reslearn.experiments.base import (
     run_experiment,
 )
 from reslearn.experiments.degradation import Degradation
+from reslearn.experiments.pooling import Pooling
 from reslearn.experiments.responses import Responses
 from reslearn.experiments.shortcuts import Shortcuts
 from reslearn.experiments.table6 import Table6
 
 #: Every experiment by name, in the order ``reslearn reproduce --help`` lists them.
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (Degradation(), Table6(), Responses(), Shortcuts(), Antialias())
+    e.name: e for e in (Degradation(), Table6(), Responses(), Shortcuts(), Antialias(), Pooling())
 }
 
 

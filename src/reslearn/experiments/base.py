@@ -72,7 +72,7 @@ class FinishedRun:
             config.model,
             num_classes=len(saved["data"]["classes"]),
             in_channels=saved["data"]["channels"],
-            **config.model_options,
+            **saved["resolved"]["model_options"],  # as built (a run may add some, e.g. map_size)
         )
         resolved = saved["resolved"]
         return {

@@ -10,6 +10,7 @@ from reslearn.models.complexity import (
     profile_model,
     stage_profiles,
 )
+from reslearn.models.families import cifar_resnet, imagenet_resnet
 from reslearn.models.registry import (
     MODEL_OPTIONS,
     ModelInfo,
@@ -18,7 +19,7 @@ from reslearn.models.registry import (
     model_info,
     register_model,
 )
-from reslearn.models.resnet import ResNet, cifar_resnet, imagenet_resnet
+from reslearn.models.resnet import ResNet
 
 __all__ = [
     "MODEL_OPTIONS",

@@ -8,13 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reslearn.models.blocks import BasicBlock, Bottleneck
-from reslearn.models.resnet import IMAGENET_STAGES, ResNet, cifar_resnet, imagenet_resnet
+from reslearn.models.families import IMAGENET_STAGES, cifar_resnet, imagenet_resnet
+from reslearn.models.resnet import ResNet
 
 #: Keyword options ``create_model`` knows; unknown ones are an error, not ignored. The builders
 #: reject, with the reason, ``shortcut`` on a plain network and ``stride_in_1x1`` on basic blocks.
 MODEL_OPTIONS = (
     "num_classes", "in_channels", "shortcut", "stride_in_1x1", "zero_init_residual", "antialias",
-    "zero_pad",
+    "zero_pad", "pool", "map_size",
 )  # fmt: skip
 
 

@@ -26,16 +26,9 @@ from reslearn.models.blocks import (
 )
 
 Block = type[BasicBlock | Bottleneck]
-
-IMAGENET_STAGES: dict[int, tuple[Block, tuple[int, ...]]] = {
-    18: (BasicBlock, (2, 2, 2, 2)),
-    34: (BasicBlock, (3, 4, 6, 3)),
-    50: (Bottleneck, (3, 4, 6, 3)),
-    101: (Bottleneck, (3, 4, 23, 3)),
-    152: (Bottleneck, (3, 8, 36, 3)),
-}
-IMAGENET_WIDTHS = (64, 128, 256, 512)
-CIFAR_WIDTHS = (16, 32, 64)
+#: What follows the last feature map: global average pooling (the paper's), global max pooling,
+#: or no pooling (the map flattened into the classifier: needs the native input size).
+POOLS = ("avg", "max", "flatten")
 
 
 def _check_positive_int(name: str, value: object) -> int:
@@ -100,6 +93,8 @@ class ResNet(nn.Module):
             followed by one, and the shortcuts blur before they subsample. Adds no parameters.
         zero_pad: option A only: ``"after"`` puts the zero channels after the input's
             (fb.resnet.torch), ``"both"`` splits them before and after (akamaster's weights).
+        pool: ``"avg"`` (global average pooling, the paper's), ``"max"`` or ``"flatten"`` (the
+            last map flattened into the classifier, ``map_size`` pixels a side).
     """
 
     def __init__(
@@ -116,10 +111,13 @@ class ResNet(nn.Module):
         zero_init_residual: bool = False,
         antialias: bool = False,
         zero_pad: str = "after",
+        pool: str = "avg",
+        map_size: int | None = None,
     ) -> None:
         super().__init__()
-        if zero_pad not in ZERO_PADS:
-            raise ValueError(f"zero_pad must be one of {', '.join(ZERO_PADS)}; got {zero_pad!r}")
+        for name, value, allowed in (("zero_pad", zero_pad, ZERO_PADS), ("pool", pool, POOLS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
         _check_positive_int("num_classes", num_classes)
         _check_positive_int("in_channels", in_channels)
         _check_bool("zero_init_residual", zero_init_residual)
@@ -149,8 +147,9 @@ class ResNet(nn.Module):
         self.total_stride = stem_stride * 2 ** (len(layers) - 1)
         #: Channels of the last feature map (the classifier's input).
         self.num_features = self.inplanes
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(self.inplanes, num_classes)
+        self.pool, self.map_size = pool, map_size if pool == "flatten" else None
+        self.avgpool, head_in = _head_pool(pool, self.inplanes, map_size)  # torchvision's name
+        self.fc = nn.Linear(head_in, num_classes)
         self.zero_pad = zero_pad
         for module in self.modules():
             if isinstance(module, ZeroPadShortcut):
@@ -239,6 +238,12 @@ class ResNet(nn.Module):
                 f"input {tuple(x.shape[2:])} is too small: this network downsamples by "
                 f"{self.total_stride}, so it expects {expected}"
             )
+        side = None if self.map_size is None else self.map_size * self.total_stride
+        if side is not None and tuple(x.shape[2:]) != (side, side):
+            raise ValueError(
+                f"pool='flatten' fixes the input at {side}x{side} pixels (the classifier takes "
+                f"the flattened last map); got {tuple(x.shape[2:])}"
+            )
         if not x.is_floating_point():
             raise ValueError(
                 f"expected a floating-point input; got {x.dtype} (convert images with "
@@ -303,7 +308,8 @@ class ResNet(nn.Module):
         return intermediates if intermediates_only else (x, intermediates)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pooling, then (unless ``pre_logits``) the linear classifier."""
+        """Global average pooling (or the ``pool`` chosen), then (unless ``pre_logits``) the
+        linear classifier."""
         pooled = torch.flatten(self.avgpool(features), 1)
         return pooled if pre_logits else self.fc(pooled)
 
@@ -318,79 +324,16 @@ class ResNet(nn.Module):
         """Replace the final linear layer by a fresh one with ``num_classes`` outputs."""
         _check_positive_int("num_classes", num_classes)
         device, dtype = self.fc.weight.device, self.fc.weight.dtype
-        self.fc = nn.Linear(self.num_features, num_classes, device=device, dtype=dtype)
+        self.fc = nn.Linear(self.fc.in_features, num_classes, device=device, dtype=dtype)
         nn.init.zeros_(self.fc.bias)
         self.num_classes = num_classes
 
 
-def imagenet_resnet(
-    depth: int,
-    *,
-    plain: bool = False,
-    shortcut: str | None = None,
-    stride_in_1x1: bool | None = None,
-    num_classes: int = 1000,
-    **options: object,
-) -> ResNet:
-    """An ImageNet network of Table 1 (depth 18, 34, 50, 101 or 152), residual or plain.
-
-    Defaults are the paper's: shortcut option B, and for bottlenecks the stride on the first
-    1x1 conv (``stride_in_1x1=True``; ``False`` gives torchvision's layout).
-    """
-    if depth not in IMAGENET_STAGES:
-        raise ValueError(
-            f"ImageNet ResNet depth must be one of {', '.join(map(str, IMAGENET_STAGES))}; "
-            f"got {depth!r}"
-        )
-    block, layers = IMAGENET_STAGES[depth]
-    return ResNet(
-        block,
-        layers,
-        widths=IMAGENET_WIDTHS,
-        stem="imagenet",
-        num_classes=num_classes,
-        shortcut=_resolve_shortcut(plain, shortcut, default="B"),
-        stride_in_1x1=stride_in_1x1,
-        **options,  # type: ignore[arg-type]
-    )
-
-
-def cifar_resnet(
-    depth: int,
-    *,
-    plain: bool = False,
-    shortcut: str | None = None,
-    num_classes: int = 10,
-    **options: object,
-) -> ResNet:
-    """A CIFAR network of Sec. 4.2 with ``depth = 6n + 2`` layers, residual or plain.
-
-    Three stages of n basic blocks on 32, 16, 8 pixel maps with 16, 32, 64 filters; shortcut
-    option A by default.
-    """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(
-            f"CIFAR ResNet depth must be 6n+2 with n >= 1 (8, 14, 20, 26, 32, ..., 56, 110, "
-            f"1202); got {depth!r}"
-        )
-    n = (depth - 2) // 6
-    return ResNet(
-        BasicBlock,
-        (n, n, n),
-        widths=CIFAR_WIDTHS,
-        stem="cifar",
-        num_classes=num_classes,
-        shortcut=_resolve_shortcut(plain, shortcut, default="A"),
-        **options,  # type: ignore[arg-type]
-    )
-
-
-def _resolve_shortcut(plain: bool, shortcut: str | None, default: str) -> str | None:
-    if plain:
-        if shortcut is not None:
-            raise ValueError(
-                f"plain networks have no shortcuts, so shortcut={shortcut!r} does not apply; "
-                f"use the residual network of the same depth instead"
-            )
-        return None
-    return default if shortcut is None else shortcut
+def _head_pool(pool: str, channels: int, map_size: int | None) -> tuple[nn.Module, int]:
+    """The pooling before the classifier, and the classifier's input width."""
+    if pool == "avg":
+        return nn.AdaptiveAvgPool2d(1), channels
+    if pool == "max":
+        return nn.AdaptiveMaxPool2d(1), channels
+    _check_positive_int("map_size", map_size)
+    return nn.Identity(), channels * map_size * map_size

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from reslearn.models import ResNet, create_model
+from reslearn.models import ResNet, create_model, model_info
 from reslearn.rundir import CHECKPOINTS, CONFIG, read_config
 from reslearn.rundir.lock import FolderInUse, FolderLock
 from reslearn.rundir.marker import (
@@ -267,6 +267,11 @@ def _new_run(run_dir: Path, overwrite: bool) -> str:
 def _build_model(s: _Session, data: Prepared) -> tuple[ResNet, InitReport | None]:
     """The network, seeded, from --init weights for a new run, on the device."""
     c = s.config
+    if c.model_options.get("pool") == "flatten" and "map_size" not in c.model_options:
+        # the classifier takes the flattened last map: its side follows from the data's images
+        stride = 4 if model_info(c.model).family == "cifar" else 32
+        c.model_options["map_size"] = max(1, data.image_size[0] // stride)
+        data.resolved.model_options = dict(c.model_options)
     torch.manual_seed(c.seed)
     model = create_model(
         c.model, num_classes=len(data.classes), in_channels=data.channels, **c.model_options
