@@ -250,3 +250,21 @@ def test_choice_as_dict_is_json_ready():
     record = json.loads(json.dumps(choice.as_dict()))
     assert record["precision"] == "bf16" and record["channels_last"] is True
     assert record["images_per_s"] == {"bf16/nhwc": 10.0, "fp32/nhwc": 5.0}
+
+
+def test_a_noisy_measurement_is_used_but_not_cached(tmp_path):
+    cache = DecisionCache(tmp_path / "precision.json")
+    calls = {s: 0 for s in ALL}
+
+    def noisy(setting):  # one round of fp32 + NCHW ran 3x faster than all others: a busy machine
+        calls[setting] += 1
+        base = {FP32_NHWC: 650, FP32_NCHW: 590, BF16_NHWC: 497, BF16_NCHW: 450}[setting]
+        return base * (3 if setting == FP32_NCHW and calls[setting] == 3 else 1)
+
+    choice = choose(ALL, noisy, key="k", cache=cache)
+    assert choice.source == "measured" and choice.setting == FP32_NCHW
+    assert any("not cached" in note for note in choice.notes)
+    assert cache.get("k") == {}
+    steady = choose(ALL, Timings({FP32_NHWC: 650, FP32_NCHW: 590, BF16_NHWC: 497,
+                                  BF16_NCHW: 450}), key="k", cache=cache)  # fmt: skip
+    assert not steady.notes and cache.get("k")

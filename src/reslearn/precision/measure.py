@@ -46,19 +46,39 @@ def choose(
     started = time.perf_counter()
     for setting in settings:
         measure(setting)  # warm-up: allocator, oneDNN primitives, cuDNN algorithms
-    rates: dict[Setting, float] = {}
+    timings: dict[Setting, list[float]] = {s: [] for s in settings}
     least, most = rounds
     for done in range(1, most + 1):
         for setting in settings:
-            rate = measure(setting)
-            rates[setting] = max(rates.get(setting, 0.0), rate)
+            timings[setting].append(measure(setting))
         spent = time.perf_counter() - started
         if spent > budget_s and (done >= least or spent * (done + 1) / done > 2 * budget_s):
             break
     seconds = time.perf_counter() - started
-    if cache is not None and key is not None:
+    rates = {s: max(found) for s, found in timings.items()}
+    spread = _spread(timings)
+    if spread > NOISY:  # a busy machine: use the decision, but measure again next time
+        notes.append(
+            f"precision: the timings varied by up to {spread:.0%} between rounds (is the "
+            "machine busy?); the decision is not cached, the next run measures again"
+        )
+    elif cache is not None and key is not None:
         cache.put(key, rates)
     return Choice(pick(rates), "measured", {s.key: r for s, r in rates.items()}, seconds, notes)
+
+
+#: Rounds whose two best rates of one candidate differ by more than this are not cached.
+NOISY = 0.25
+
+
+def _spread(timings: dict[Setting, list[float]]) -> float:
+    """The largest relative gap between a candidate's two best rounds (0 with one round)."""
+    gaps = []
+    for found in timings.values():
+        if len(found) >= 2:
+            best, second = sorted(found, reverse=True)[:2]
+            gaps.append((best - second) / best)
+    return max(gaps, default=0.0)
 
 
 def step_timer(
