@@ -175,9 +175,11 @@ def _fp16_trainer(images, labels, *, init_scale=2.0**24):
         data="tiny", model="resnet20", precision="fp16", channels_last=False, batch_size=8,
         iterations=12, eval_every=1000, log_every=4,
     ).resolve(len(labels))  # fmt: skip
-    trainer = Trainer(config, create_model("resnet20", num_classes=3), data)
+    model = create_model("resnet20", num_classes=3).to(images.device)
+    trainer = Trainer(config, model, data)
     # a huge first scale makes the first steps overflow, so skipping is exercised
-    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=init_scale, growth_interval=3)
+    device = images.device.type
+    trainer.scaler = torch.amp.GradScaler(device, init_scale=init_scale, growth_interval=3)
     return trainer
 
 
@@ -268,3 +270,20 @@ def test_a_noisy_measurement_is_used_but_not_cached(tmp_path):
     steady = choose(ALL, Timings({FP32_NHWC: 650, FP32_NCHW: 590, BF16_NHWC: 497,
                                   BF16_NCHW: 450}), key="k", cache=cache)  # fmt: skip
     assert not steady.notes and cache.get("k")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_on_cuda_auto_measures_the_gpus_precisions_and_fp16_skips_overflows(tiny_images):
+    cuda = torch.device("cuda")
+    settings, notes = P.candidates(cuda, "auto", None)
+    # bf16 where the GPU has it (Ampere and newer), else fp16 with a GradScaler
+    assert {s.precision for s in settings} in ({"fp32", "bf16"}, {"fp32", "fp16"}) and not notes
+    images, labels = tiny_images
+    trainer = _fp16_trainer(images.to(cuda), labels.to(cuda))
+    records = []
+    trainer.fit(0, LoopHooks(log=records.append, progress=False, stop_signals=()))
+    skipped = [r for r in records if r.get("event") == "fp16 overflow: step skipped"]
+    assert skipped and skipped[0]["step"] == 1
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    state = trainer.state_dict()
+    assert state["scaler"]["scale"] == trainer.scaler.get_scale()
