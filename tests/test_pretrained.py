@@ -16,7 +16,7 @@ from reslearn.errors import UserError
 from reslearn.hub import load_trained
 from reslearn.hub.pretrained import FOLDER, cards, pretrained_path
 
-SHIPPED = ("resnet20-cifar10",)  # at least these; more may come
+SHIPPED = ("resnet20-cifar10", "resnet56-cifar10")  # at least these; more may come
 
 
 def test_the_promised_networks_are_shipped_with_their_cards():
