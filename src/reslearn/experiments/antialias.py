@@ -3,25 +3,13 @@ BlurPool under one budget, compared on accuracy and on shift consistency."""
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from reslearn.analysis.shift import measure_invariance
-from reslearn.data.device_data import to_device_uint8
-from reslearn.data.sources import load_eval_sample
-from reslearn.device import resolve_device
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
 from reslearn.experiments.common import cifar_model, claim, load_curves, percent
+from reslearn.experiments.probes import MAX_SHIFT, shift_probes
 from reslearn.report.curves import plot_curve_panels
-from reslearn.rundir import WEIGHTS
-from reslearn.weights import load_weights
-
-_MAX_SHIFT = 8
-_DEFAULT_IMAGES = 2000  # test images for the shift probes (--max-images)
 
 
 class Antialias(Experiment):
@@ -54,27 +42,10 @@ class Antialias(Experiment):
         return runs
 
     def analyse(self, settings, runs, records) -> dict[str, Any]:
-        device = resolve_device(settings.device)
-        probes, images = [], None
-        for run, record in zip(runs, records):
-            trained = load_weights(run.run_dir / WEIGHTS, device)
-            if images is None:
-                sample = load_eval_sample(
-                    settings.data,
-                    image_size=trained.image_size[0],
-                    count=settings.max_images or _DEFAULT_IMAGES,
-                    cache_dir=settings.cache_dir,
-                    workers=settings.workers,
-                )
-                images, labels = sample.images, sample.labels
-            trained.check_data(settings.data, sample.classes, channels=images.shape[3])
-            print(f"antialias: shift probes for {run.planned.name}", file=sys.stderr)
-            x = trained.normalizer(to_device_uint8(images, device)).float()
-            y = torch.as_tensor(labels, dtype=torch.int64, device=device)
-            max_shift = min(_MAX_SHIFT, min(x.shape[-2:]) - 1)
-            report = measure_invariance(trained.model, x, y, max_shift=max_shift)
-            probes.append({"name": record["name"], **_record_labels(record),
-                           **dataclasses.asdict(report)})  # fmt: skip
+        probes = [
+            {"name": record["name"], **_record_labels(record), **report}
+            for (_, report), record in zip(shift_probes(settings, runs, self.name), records)
+        ]
         claims = []
         for base in (p for p in probes if not p["antialias"]):
             smooth = next(
@@ -137,7 +108,7 @@ class Antialias(Experiment):
                   "consistency (zero)", "lowest accuracy (zero)", "sample")  # fmt: skip
         caption = (
             "Test error (the whole test split) and, on a random sample of test images, the "
-            f"error, shift consistency and lowest accuracy for shifts up to {_MAX_SHIFT} pixels (%)"
+            f"error, shift consistency and lowest accuracy for shifts up to {MAX_SHIFT} pixels (%)"
         )
         return [Table(caption, header, rows)]
 

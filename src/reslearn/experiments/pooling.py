@@ -5,25 +5,14 @@ shift consistency and accuracy under shift, and whether CAM applies."""
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 from typing import Any
 
-import torch
-
-from reslearn.analysis.shift import measure_invariance
-from reslearn.data.device_data import to_device_uint8
-from reslearn.data.sources import load_eval_sample
-from reslearn.device import resolve_device
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
 from reslearn.experiments.common import cifar_model, claim, percent
-from reslearn.rundir import WEIGHTS
-from reslearn.weights import load_weights
+from reslearn.experiments.probes import MAX_SHIFT, shift_probes
 
 HEADS = ("avg", "max", "flatten")
 _LABEL = {"avg": "global average pooling", "max": "global max pooling", "flatten": "no pooling"}
-_MAX_SHIFT = 8
-_DEFAULT_IMAGES = 2000  # test images for the shift probes (--max-images)
 
 
 class Pooling(Experiment):
@@ -51,27 +40,14 @@ class Pooling(Experiment):
         ]
 
     def analyse(self, settings, runs, records) -> dict[str, Any]:
-        device = resolve_device(settings.device)
-        probes, sample = [], None
-        for run, record in zip(runs, records):
-            trained = load_weights(run.run_dir / WEIGHTS, device)
-            if sample is None:
-                sample = load_eval_sample(
-                    settings.data, image_size=trained.image_size[0],
-                    count=settings.max_images or _DEFAULT_IMAGES, cache_dir=settings.cache_dir,
-                    workers=settings.workers,
-                )  # fmt: skip
-            trained.check_data(settings.data, sample.classes, channels=sample.images.shape[3])
-            print(f"pooling: shift probes for {run.planned.name}", file=sys.stderr)
-            x = trained.normalizer(to_device_uint8(sample.images, device)).float()
-            y = torch.as_tensor(sample.labels, dtype=torch.int64, device=device)
-            report = measure_invariance(trained.model, x, y, max_shift=_MAX_SHIFT)
-            probes.append({
+        probes = [
+            {
                 "name": record["name"], "depth": record["depth"], "pool": record["pool"],
                 "seed": record["seed"], "parameters": record["parameters"],
-                "test_error": record["test_error"], "cam": record["pool"] == "avg",
-                **dataclasses.asdict(report),
-            })  # fmt: skip
+                "test_error": record["test_error"], "cam": record["pool"] == "avg", **report,
+            }
+            for (_, report), record in zip(shift_probes(settings, runs, self.name), records)
+        ]  # fmt: skip
         return {"probes": probes, "claims": _claims(probes)}
 
     def tables(self, results: dict[str, Any]) -> list[Table]:
@@ -88,7 +64,7 @@ class Pooling(Experiment):
                   "consistency (zero)", "lowest accuracy (zero)", "CAM")  # fmt: skip
         caption = (
             "Test error on the whole test split; shift consistency and the lowest accuracy for "
-            f"shifts up to {_MAX_SHIFT} pixels on a random sample of test images (%)"
+            f"shifts up to {MAX_SHIFT} pixels on a random sample of test images (%)"
         )
         return [Table(caption, header, rows)]
 
