@@ -19,7 +19,7 @@ def needs_choice(precision: str, channels_last: bool | None) -> bool:
     return precision == "auto" or channels_last is None
 
 
-def resolve_precision(
+def decide_precision(
     config: Any,
     model: nn.Module,
     *,
@@ -28,9 +28,9 @@ def resolve_precision(
     processes: int = 1,
     recorded: dict[str, Any] | None = None,
     cache: DecisionCache | None = None,
-) -> tuple[Any, Choice]:
-    """A copy of ``config`` (a TrainConfig) with a concrete ``precision`` and ``channels_last``,
-    and the choice that gave them.
+) -> Choice:
+    """The concrete precision and layout for ``config`` (a TrainConfig), and how they were
+    chosen.
 
     ``recorded`` (a resumed run's earlier choice) wins, so a run keeps its arithmetic; else
     forced flags win; else the candidates are measured on ``model`` with this process's share
@@ -51,10 +51,7 @@ def resolve_precision(
             describe={"model": config.model, "options": config.model_options},
             cache=cache,
         )
-    resolved = dataclasses.replace(
-        config, precision=choice.precision, channels_last=choice.channels_last
-    )
-    return resolved, choice
+    return choice
 
 
 def cast_data(data: Any, eval_sets: dict[str, Any], precision: str) -> None:
@@ -98,13 +95,13 @@ def choose_run_precision(
     """The run's concrete precision and layout (measured by rank 0, cached, or recorded), the
     data cast to it, and one line saying what was chosen and why."""
     with where.main_first():  # rank 0 measures and caches; the others find the cache
-        resolved, choice = resolve_precision(
+        choice = decide_precision(
             config, model, device=device, input_shape=input_shape, processes=where.world,
             recorded=recorded,
         )  # fmt: skip
     choice = agree(choice, where, device)
     resolved = dataclasses.replace(
-        resolved, precision=choice.precision, channels_last=choice.channels_last
+        config, precision=choice.precision, channels_last=choice.channels_last
     )
     cast_data(data, eval_sets, resolved.precision)
     if where.is_main:
