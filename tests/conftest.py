@@ -106,3 +106,31 @@ def cifar10_jpeg(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("cifar10")
     subprocess.run(["tar", "-xJf", str(archive), "-C", str(root)], check=True)
     return root / "cifar10-jpeg"
+
+
+@pytest.fixture
+def chromium():
+    """A headless Chromium driven by selenium, with the browser console recorded; skips with
+    the reason when it is not installed (.ci/run installs Debian's chromium and
+    chromium-driver)."""
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (browser and driver):
+        pytest.skip(
+            "headless Chromium is not installed (Debian packages chromium and chromium-driver; "
+            ".ci/run installs them)"
+        )
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1400,1800"):  # fmt: skip
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    yield session
+    session.quit()

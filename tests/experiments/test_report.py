@@ -114,49 +114,28 @@ def test_budget_sentence_separates_budgeted_from_full_runs():
     assert "2,000 iterations (5.13 epochs)" in text and "3.1% of the paper's 64,000" in text
 
 
-def _chromium():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip(
-            "headless Chromium is not installed (Debian packages chromium and chromium-driver; "
-            ".ci/run installs them)"
+def test_pages_render_in_headless_chromium(experiment, chromium):
+    browser = chromium
+    for page, figures in (
+        (experiment / "report.html", 2),
+        (experiment / "runs" / "resnet32-s0" / "report.html", 2),
+    ):
+        browser.get(page.resolve().as_uri())
+        assert browser.title
+        widths = browser.execute_script(
+            "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)"
         )
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=options)
-
-
-def test_pages_render_in_headless_chromium(experiment):
-    browser = _chromium()
-    try:
-        for page, figures in (
-            (experiment / "report.html", 2),
-            (experiment / "runs" / "resnet32-s0" / "report.html", 2),
-        ):
-            browser.get(page.resolve().as_uri())
-            assert browser.title
-            widths = browser.execute_script(
-                "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)"
-            )
-            assert len(widths) == figures and min(widths) > 100  # every figure decoded
-            tables = browser.execute_script("return document.querySelectorAll('table').length")
-            assert tables >= 1
-        rows = browser.execute_script(
-            "return Array.from(document.querySelectorAll('tr')).map("
-            "r => Array.from(r.cells).map(c => c.innerText.trim()))"
-        )
-        # the run page's per-class table, as rendered: one row per class with its accuracy
-        evaluation = json.loads(
-            (experiment / "runs" / "resnet32-s0" / "evaluation.json").read_text()
-        )
-        for name, accuracy in evaluation["per_class_accuracy"].items():
-            shown = "-" if accuracy is None else f"{100 * accuracy:.2f}%"
-            assert [name, shown] in rows, (name, shown, rows)
-    finally:
-        browser.quit()
+        assert len(widths) == figures and min(widths) > 100  # every figure decoded
+        tables = browser.execute_script("return document.querySelectorAll('table').length")
+        assert tables >= 1
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('tr')).map("
+        "r => Array.from(r.cells).map(c => c.innerText.trim()))"
+    )
+    # the run page's per-class table, as rendered: one row per class with its accuracy
+    evaluation = json.loads(
+        (experiment / "runs" / "resnet32-s0" / "evaluation.json").read_text()
+    )
+    for name, accuracy in evaluation["per_class_accuracy"].items():
+        shown = "-" if accuracy is None else f"{100 * accuracy:.2f}%"
+        assert [name, shown] in rows, (name, shown, rows)

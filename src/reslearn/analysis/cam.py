@@ -84,10 +84,25 @@ def class_activation_maps(
         logits = model.forward_head(features)
     finally:
         model.train(was_training)
+    return cam_of_features(model, features, logits, target=target, topk=topk)
+
+
+@torch.no_grad()
+def cam_of_features(
+    model: ResNet,
+    features: torch.Tensor,
+    logits: torch.Tensor,
+    *,
+    target: int | torch.Tensor | None = None,
+    topk: int = 1,
+) -> ClassMaps:
+    """``class_activation_maps`` from a forward pass already made: ``features`` is the last
+    feature map (``forward_features``) and ``logits`` the network's output for it."""
+    _check_cam_model(model)
     classes = _targets(logits, target, topk)
     weights = model.fc.weight.float()[classes]  # (N, K, C)
-    maps = torch.einsum("nkc,nchw->nkhw", weights, features)
-    probabilities = logits.softmax(1).gather(1, classes)
+    maps = torch.einsum("nkc,nchw->nkhw", weights, features.float())
+    probabilities = logits.float().softmax(1).gather(1, classes)
     return ClassMaps(maps, classes, probabilities, model.stage_names[-1])
 
 

@@ -30,3 +30,17 @@ def upsample(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") 
         high = flat.amax(dim=(2, 3), keepdim=True)
         out = torch.maximum(torch.minimum(out, high), low)
     return out.reshape(*lead, *size)
+
+
+def interpolation_matrix(size_in: int, size_out: int, mode: str = "bilinear") -> torch.Tensor:
+    """The (size_out, size_in) matrix of ``mode``'s up-sampling along one axis, before any
+    clipping: all three modes are separable, so ``upsample(m, (H, W), mode)`` equals
+    ``Uy @ m @ Ux.T`` (then clipped to the map's range for bicubic) with ``Uy =
+    interpolation_matrix(h, H, mode)`` and ``Ux = interpolation_matrix(w, W, mode)``. This is
+    how ``reslearn explore`` draws maps in the browser with the same numbers."""
+    if mode not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}; got {mode!r}")
+    basis = torch.eye(size_in).reshape(size_in, 1, size_in, 1)
+    extra = {} if mode == "nearest" else {"align_corners": False}
+    columns = F.interpolate(basis, size=(size_out, 1), mode=mode, **extra)
+    return columns.reshape(size_in, size_out).T.contiguous()

@@ -208,15 +208,48 @@ def stage_outputs(model: ResNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return dict(zip(["stem", *model.stage_names], intermediates))
 
 
+def shift_feature_map(feature: torch.Tensor, dy: int, dx: int, mode: str) -> torch.Tensor:
+    """``shift_images`` for a feature map, where the shift may be as large as the map: a
+    zero-filled shift of the whole map leaves nothing."""
+    height, width = feature.shape[-2:]
+    if mode == "zero" and (abs(dy) >= height or abs(dx) >= width):
+        return torch.zeros_like(feature)
+    if mode == "circular":
+        return torch.roll(feature, shifts=(dy, dx), dims=(-2, -1))
+    return shift_images(feature, dy, dx, mode)
+
+
+def equivariance_error(
+    reference: torch.Tensor,
+    moved: torch.Tensor,
+    dy: int,
+    dx: int,
+    *,
+    stride: int,
+    mode: str = "circular",
+    per_image: bool = False,
+) -> torch.Tensor:
+    """``||moved - T' reference|| / ||reference||``: ``moved`` is a stage's output for the input
+    shifted by (dy, dx), ``reference`` the output for the unshifted input, and ``T'`` shifts the
+    feature map by the input shift divided by the stage's ``stride``, rounded to the nearest
+    integer, with the same border ``mode``. One number over the batch, or one per image
+    (``per_image``; ``reference`` may then hold one image for all of ``moved``)."""
+    expected = shift_feature_map(reference, round(dy / stride), round(dx / stride), mode)
+    if not per_image:
+        return (moved - expected).norm() / reference.norm().clamp_min(1e-12)
+    difference = (moved - expected).flatten(1).norm(dim=1)
+    return difference / reference.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
 @_in_eval_mode
 @torch.no_grad()
 def measure_equivariance(
     model: ResNet, x: torch.Tensor, shifts: Sequence[int] = (1, 2, 3, 4, 8)
 ) -> dict[str, dict]:
     """Per stage: its cumulative stride and, for each horizontal+vertical circular shift s of
-    the input, ``||F(T_s x) - T'_{s/r} F(x)|| / ||F(x)||``, with ``T'`` the feature-map shift
-    by s / r rounded to the nearest integer (r: the stage's stride). Exactly 0 would be perfect
-    equivariance; zero padding at the borders keeps even stride-1 layers slightly above it."""
+    the input, ``equivariance_error`` over all images (``||F(T_s x) - T'_{s/r} F(x)|| /
+    ||F(x)||``, r: the stage's stride). Exactly 0 would be perfect equivariance; zero padding at
+    the borders keeps even stride-1 layers slightly above it."""
     _check_images(x)
     if not shifts or min(shifts) < 1:
         raise ValueError(f"shifts must be one or more integers >= 1; got {list(shifts)}")
@@ -229,9 +262,6 @@ def measure_equivariance(
     for s in shifts:
         moved = stage_outputs(model, shift_images(x, s, s, "circular"))
         for name, feature in reference.items():
-            stride = result[name]["stride"]
-            k = round(s / stride)
-            expected = torch.roll(feature, shifts=(k, k), dims=(-2, -1))
-            error = (moved[name] - expected).norm() / feature.norm().clamp_min(1e-12)
+            error = equivariance_error(feature, moved[name], s, s, stride=result[name]["stride"])
             result[name]["error"].append(error.item())
     return result

@@ -4,6 +4,7 @@ from reslearn.commands import (
     cam,
     convert,
     evaluate,
+    explore,
     export,
     models,
     predict,
@@ -14,4 +15,4 @@ from reslearn.commands import (
 )
 
 #: Registered in this order; ``reslearn --help`` lists them the same way.
-COMMANDS = (train, models, evaluate, predict, export, convert, reproduce, report, cam, shift)
+COMMANDS = (train, models, evaluate, predict, export, convert, reproduce, report, cam, shift, explore)
