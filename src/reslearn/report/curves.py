@@ -12,6 +12,15 @@ from reslearn.text import plot_text
 
 Runs = Sequence[tuple[str, list[dict[str, Any]]]]  # (label, metrics.jsonl records)
 
+#: A series with at most this many points marks each one: a line through a single point is
+#: invisible (a short run evaluated once), and a few points read better as measurements.
+_FEW_POINTS = 12
+
+
+def _markers(points: Sequence[Any], size: float) -> dict[str, Any]:
+    """Plot keywords that mark each point of a short series; none for a long one."""
+    return {"marker": "o", "markersize": size} if len(points) <= _FEW_POINTS else {}
+
 
 def _draw_runs(axes: Any, runs: Runs, milestones: Sequence[int]) -> float:
     """Draw each run in its own colour; returns the highest error worth showing."""
@@ -25,10 +34,16 @@ def _draw_runs(axes: Any, runs: Runs, milestones: Sequence[int]) -> float:
         ):
             points = [(r["step"], 100 * r[key]) for r in records if r.get(key) is not None]
             if points:
-                axes.plot(*zip(*points), style, color=colour, linewidth=2, label=f"{label} {name}")
+                axes.plot(
+                    *zip(*points), style, color=colour, linewidth=2, label=f"{label} {name}",
+                    **_markers(points, 4),
+                )  # fmt: skip
                 top = max(top, max(p[1] for p in points))
         if train:
-            axes.plot(*zip(*train), "--", color=colour, linewidth=1, label=f"{label} train")
+            axes.plot(
+                *zip(*train), "--", color=colour, linewidth=1, label=f"{label} train",
+                **_markers(train, 3),
+            )  # fmt: skip
             top = max(top, max(p[1] for p in train[len(train) // 10 :]))
     for milestone in milestones:
         axes.axvline(milestone, color="0.85", linewidth=0.8, zorder=0)
