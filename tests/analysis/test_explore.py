@@ -201,3 +201,12 @@ def test_bad_input_is_refused_in_one_line(tmp_path, odd_images):
                              "-o", tmp_path / "e.html")  # fmt: skip
     assert "--max-shift must be between 1 and 31" in message
     assert not (tmp_path / "c.html").exists() and not (tmp_path / "e.html").exists()
+
+
+def test_an_imagenet_network_shows_its_max_pool_stem_and_four_stages():
+    model = reslearn.create_model("resnet18", num_classes=3).eval()
+    x = torch.randn(1, 3, 64, 64)
+    view = explore_image(model, x, max_shift=2, channels=1)
+    assert view.strides == {"stem": 4, "layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
+    assert view.modes["zero"].features["layer4"].shape == (25, 1, 2, 2)
+    assert view.modes["zero"].maps.shape == (25, 2, 2)
