@@ -134,6 +134,21 @@
     context.strokeRect((state.dx + M) * cell - 1, (state.dy + M) * cell - 1, cell + 1, cell + 1);
   }
 
+  // The stage's error for every horizontal shift at the current vertical one: bars, darker
+  // where the shift is a multiple of the stride, the current shift outlined.
+  function drawErrors(canvas, errors, stride) {
+    const bar = 8, height = 40, context = canvas.getContext("2d");
+    canvas.width = SIDE * bar; canvas.height = height;
+    const row = errors.slice(shiftIndex(state.dy, -M), shiftIndex(state.dy, M) + 1);
+    const top = Math.max(1e-6, ...errors);
+    row.forEach((e, i) => {
+      const dx = i - M, h = Math.round((height - 2) * e / top);
+      context.fillStyle = dx % stride === 0 ? "#1f618d" : "#85c1e9";
+      context.fillRect(i * bar, height - h, bar - 1, h);
+      if (dx === state.dx) { context.strokeStyle = "#111"; context.strokeRect(i * bar + 0.5, 0.5, bar - 2, height - 1); }
+    });
+  }
+
   function probabilityRows(n) {
     const network = D.networks[n], view = network.views[state.image], entry = view.modes[state.mode];
     const index = shiftIndex(state.dy, state.dx);
@@ -169,6 +184,7 @@
         drawTile(before, view.modes[state.mode].features[stage.name], shiftIndex(0, 0), c, h, w, size);
         drawTile(after, sheet, index, c, h, w, size);
       });
+      drawErrors(box.querySelector("canvas.errors"), entry.errors[stage.name], stage.stride);
       const ky = roundHalfEven(state.dy / stage.stride), kx = roundHalfEven(state.dx / stage.stride);
       const exact = state.dy % stage.stride === 0 && state.dx % stage.stride === 0;
       box.querySelector(".error").textContent = `equivariance error ${entry.errors[stage.name][index].toFixed(3)}: ` +
@@ -183,7 +199,9 @@
       el("h3", { text: `${stage.name}: stride ${stage.stride}, ${stage.size.join("x")} maps` }),
       ...view.channels[stage.name].map((c) => el("span", { class: "pair", title: `channel ${c}: unshifted | shifted` },
         el("canvas"), el("canvas"), el("div", { class: "channel", text: `channel ${c}: unshifted | shifted` }))),
-      el("div", { class: "error" })));
+      el("div", { class: "errors-row" }, el("canvas", { class: "errors", title:
+        `equivariance error at every horizontal shift (-${M}..${M}) at this vertical one; dark: multiples of the stride` }),
+        el("div", { class: "error" }))));
     const grid = el("canvas", { class: "grid", title: "every shift: green where the prediction holds; click to go there" });
     grid.addEventListener("click", (event) => {
       const cell = grid.getBoundingClientRect().width / SIDE;
@@ -207,6 +225,8 @@
     document.getElementById("dx").value = state.dx; document.getElementById("dy").value = state.dy;
     document.getElementById("dx-value").textContent = state.dx;
     document.getElementById("dy-value").textContent = state.dy;
+    document.querySelectorAll("input[name=mode]").forEach((r) => { r.checked = r.value === state.mode; });
+    document.querySelectorAll("input[name=interpolation]").forEach((r) => { r.checked = r.value === state.interpolation; });
     document.querySelectorAll("#images button").forEach((b, i) => b.classList.toggle("selected", i === state.image));
     D.networks.forEach((_, n) => renderNetwork(n));
   }
