@@ -102,7 +102,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "  reslearn explore runs/r20 --compare runs/r20-antialias --images 12 -o compare.html\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("weights", metavar="WEIGHTS_OR_RUN")
+    parser.add_argument(
+        "weights", metavar="WEIGHTS_OR_RUN",
+        help="a run folder, a .safetensors file, or a name (reslearn:resnet20-cifar10)",
+    )  # fmt: skip
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="image files (any size, mode)")
     parser.add_argument("-o", "--out", required=True, metavar="FILE", help="the page to write")
     parser.add_argument("--data", metavar="SPEC", help="take test images from this data set")
