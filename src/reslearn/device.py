@@ -8,11 +8,10 @@ import platform
 
 import torch
 
+from reslearn.choices import DEVICES, PRECISIONS
 from reslearn.errors import SettingError
 
-DEVICES = ("auto", "cpu", "cuda")
-#: What ``--precision`` accepts; ``auto`` measures (see ``reslearn.precision``).
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+__all__ = ["DEVICES", "PRECISIONS", "cpu_name", "device_name", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:

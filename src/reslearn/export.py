@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from reslearn.choices import EXPORT_FORMATS as FORMATS
+from reslearn.choices import EXPORT_SUFFIXES as SUFFIXES
 from reslearn.errors import UserError, one_line
 from reslearn.weights import TrainedModel
 
-FORMATS = ("onnx", "torchscript", "exported-program")
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 #: Largest difference from PyTorch's fp32 logits an export may show.
 TOLERANCE = 1e-4
 

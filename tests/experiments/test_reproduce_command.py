@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-import reslearn.commands.reproduce as reproduce
+import reslearn.experiments
 from reslearn.cli import main
 from reslearn.experiments import ExperimentSettings
 from reslearn.experiments.report import reproduce_command
@@ -25,7 +25,7 @@ def _parsed(monkeypatch, argv):
         seen.append((experiment_.name, settings_, out))
         raise _Captured("captured")
 
-    monkeypatch.setattr(reproduce, "run_experiment", capture)
+    monkeypatch.setattr(reslearn.experiments, "run_experiment", capture)
     assert main(argv) == 2  # stopped by the capture, after parsing everything
     ((name, parsed, out),) = seen
     return name, parsed, out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+from reslearn.choices import INTERPOLATIONS
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:

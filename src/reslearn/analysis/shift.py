@@ -21,10 +21,10 @@ from typing import Any
 import torch
 import torchvision.transforms.v2.functional as TF
 
+from reslearn.choices import SHIFT_MODES
 from reslearn.errors import SettingError
 from reslearn.models import ResNet
 
-SHIFT_MODES = ("circular", "zero")
 _GROUP = 25  # images that share one random pair of shifts in the consistency measure
 
 

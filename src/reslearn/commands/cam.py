@@ -8,14 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-from reslearn.analysis.cam import class_activation_maps, grad_cam, normalize_maps
-from reslearn.analysis.sampling import INTERPOLATIONS, upsample
+from reslearn.choices import DEVICES, INTERPOLATIONS
 from reslearn.commands.common import count, paragraph
-from reslearn.data.device_data import to_device_uint8
-from reslearn.device import DEVICES, resolve_device
-from reslearn.hub import load_trained
-from reslearn.predict import load_images
-from reslearn.report.overlay import save_map_figure
 from reslearn.rundir import resolve_weights
 from reslearn.text import display_name, display_names
 
@@ -24,21 +18,33 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
+def _target(class_name: str | None, classes: list[str]) -> int | None:
+    """The index of ``--class``, given as the class is named or as it is printed."""
+    if class_name is None:
+        return None
+    shown = display_names(classes)
+    if class_name in classes:
+        return classes.index(class_name)
+    if class_name in shown:
+        return shown.index(class_name)
+    raise ValueError(f"unknown class {class_name!r}; classes: {', '.join(shown)}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Write one overlay PNG per image and class, and predictions.json."""
+    from reslearn.analysis.cam import class_activation_maps, grad_cam, normalize_maps
+    from reslearn.analysis.sampling import upsample
+    from reslearn.data.device_data import to_device_uint8
+    from reslearn.device import resolve_device
+    from reslearn.hub import load_trained
+    from reslearn.predict import load_images
+    from reslearn.report.overlay import save_map_figure
+
     if args.layer and args.method == "cam":
         raise ValueError("--layer applies to Grad-CAM; add --method gradcam")
     weights, _, _ = resolve_weights(args.weights)
     trained = load_trained(weights, device=resolve_device(args.device))
-    target = None
-    if args.class_name is not None:
-        shown = display_names(trained.classes)  # a name may be given as it is printed
-        if args.class_name in trained.classes:
-            target = trained.classes.index(args.class_name)
-        elif args.class_name in shown:
-            target = shown.index(args.class_name)
-        else:
-            raise ValueError(f"unknown class {args.class_name!r}; classes: {', '.join(shown)}")
+    target = _target(args.class_name, trained.classes)
     images = load_images(args.images, trained)
     device = trained.normalizer.mean.device
     x = trained.normalizer(to_device_uint8(images, device)).float()

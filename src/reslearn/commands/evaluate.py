@@ -7,23 +7,16 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+from reslearn.choices import DEVICES, MULTISCALE_SIDES, PRECISIONS, VIEWS
 from reslearn.commands.common import count, natural, paragraph, sizes
-from reslearn.data import load_dataset
-from reslearn.data.device_data import to_device_uint8
-from reslearn.data.imagenet_views import MULTISCALE_SIDES
-from reslearn.data.sources import default_workers, list_image_folder
-from reslearn.data.stream_eval import VIEWS, StreamEval
-from reslearn.device import DEVICES, PRECISIONS, resolve_device
-from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
-from reslearn.hub import load_trained
-from reslearn.precision import choose_for_model
-from reslearn.report import format_table, plot_confusion
 from reslearn.rundir import resolve_weights
 from reslearn.text import display_name
-from reslearn.weights import TrainedModel
+
+if TYPE_CHECKING:
+    from reslearn.evaluate import Evaluation
+    from reslearn.weights import TrainedModel
 
 _TABLE_ROWS = 20  # classes up to which the whole per-class table is printed
 _CHUNK = 8192  # images normalised on the device at a time
@@ -39,6 +32,8 @@ def _data_spec(args: argparse.Namespace, config: dict) -> str:
 
 def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
     """(data spec, dataset name, the split's ImageArrays), checked against the network."""
+    from reslearn.data import load_dataset
+
     spec = _data_spec(args, config)
     dataset = load_dataset(
         spec,
@@ -58,6 +53,11 @@ def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
 
 def _evaluate_arrays(trained: TrainedModel, arrays, args: argparse.Namespace) -> Evaluation:
     """Chunks of uint8 images go to the device and are normalised there; then the metrics."""
+    import torch
+
+    from reslearn.data.device_data import to_device_uint8
+    from reslearn.evaluate import evaluate_logits, predict_logits
+
     device = trained.normalizer.mean.device
     shape = (trained.in_channels, *trained.image_size)
     precision = _precision(args, trained, device, min(args.batch_size, len(arrays.images)), shape)
@@ -75,6 +75,8 @@ def _evaluate_arrays(trained: TrainedModel, arrays, args: argparse.Namespace) ->
 def _precision(args, trained: TrainedModel, device, batch: int, shape) -> str:
     """``--precision`` as given, or (auto, the default) the fastest inference precision measured
     on this network, batch and device (cached), said in one line unless --json."""
+    from reslearn.precision import choose_for_model
+
     choice = choose_for_model(
         trained.model, device=device, precision=args.precision or "auto", channels_last=True,
         batch_size=batch, input_shape=shape, train=False,
@@ -88,6 +90,8 @@ def _precision(args, trained: TrainedModel, device, batch: int, shape) -> str:
 
 
 def _summary(trained, weights, data_name, split, result: Evaluation, png: Path) -> str:
+    from reslearn.report import format_table
+
     lines = [
         f"model        {trained.name} ({weights})",
         f"data         {data_name} ({split} split, {result.count:,} images)",
@@ -110,6 +114,11 @@ def _summary(trained, weights, data_name, split, result: Evaluation, png: Path) 
 
 def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config: dict) -> int:
     """The paper's test views on an image folder, streamed: one evaluation per view."""
+    from reslearn.data.sources import default_workers, list_image_folder
+    from reslearn.data.stream_eval import StreamEval
+    from reslearn.evaluate import evaluate_logits, view_scores
+    from reslearn.report import format_table, plot_confusion
+
     spec = _data_spec(args, config)
     listing = list_image_folder(spec)
     if args.split not in listing.splits:
@@ -165,6 +174,10 @@ def _view_detail(view: str, crop: int, scales) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate weights on a data split; print a summary or JSON and save the confusion PNG."""
+    from reslearn.device import resolve_device
+    from reslearn.hub import load_trained
+    from reslearn.report import plot_confusion
+
     weights, run_dir, config = resolve_weights(args.weights)
     trained = load_trained(weights, device=resolve_device(args.device))
     if args.views:

@@ -5,27 +5,31 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from reslearn.choices import EXPORT_FORMATS, EXPORT_SUFFIXES
 from reslearn.commands.common import check_output, count, paragraph
-from reslearn.data.sources import load_eval_sample
-from reslearn.export import FORMATS, SUFFIXES, export
-from reslearn.hub import load_trained
 from reslearn.rundir import resolve_weights
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _format(args: argparse.Namespace, out: Path) -> str:
     if args.format is not None:
         return args.format
-    for name, suffix in SUFFIXES.items():
+    for name, suffix in EXPORT_SUFFIXES.items():
         if out.suffix == suffix:
             return name
-    raise ValueError(f"give --format ({', '.join(FORMATS)}); {out.name} does not say which")
+    raise ValueError(f"give --format ({', '.join(EXPORT_FORMATS)}); {out.name} does not say which")
 
 
 def _check_images(args, trained, settings: dict) -> tuple[np.ndarray, str]:
     """Real test images when the data is known (--data, or the run's), else random pixels."""
+    import numpy as np
+
+    from reslearn.data.sources import load_eval_sample
+
     spec = args.data or settings.get("data")
     if not spec:
         height, width = trained.image_size
@@ -40,6 +44,9 @@ def _check_images(args, trained, settings: dict) -> tuple[np.ndarray, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Export, check against PyTorch, and say how close it came."""
+    from reslearn.export import export
+    from reslearn.hub import load_trained
+
     out = Path(args.output)
     check_output(out, overwrite=args.overwrite, example="model.onnx")
     fmt = _format(args, out)
@@ -83,7 +90,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("weights", metavar="WEIGHTS_OR_RUN", help="weights file, run or name")
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write")
     parser.add_argument(
-        "--format", choices=FORMATS, help="(default: from FILE's suffix: .onnx, .pt, .pt2)"
+        "--format", choices=EXPORT_FORMATS, help="(default: from FILE's suffix: .onnx, .pt, .pt2)"
     )
     parser.add_argument(
         "--dynamic-batch", action="store_true", help="any batch size (default: a batch of 1)"

@@ -6,12 +6,13 @@ import argparse
 import json
 
 from reslearn.commands.common import count, paragraph, parse_option
-from reslearn.models import list_models, profile_model
-from reslearn.report import format_table, model_table, stage_table
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the zoo table, the per-stage tables or JSON."""
+    from reslearn.models import list_models, profile_model
+    from reslearn.report import model_table, stage_table
+
     if args.pretrained:
         return _pretrained(args)
     names = args.names or list_models(args.family)
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 def _pretrained(args: argparse.Namespace) -> int:
     """The networks shipped with reslearn, with the errors their model cards record."""
     from reslearn.hub.pretrained import cards
+    from reslearn.report import format_table
 
     found = cards()
     if args.json:

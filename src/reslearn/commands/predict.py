@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
+from reslearn.choices import DEVICES
 from reslearn.commands.common import count, paragraph
-from reslearn.device import DEVICES, resolve_device
-from reslearn.hub import load_trained
-from reslearn.predict import classify, load_images
 from reslearn.rundir import resolve_weights
 from reslearn.text import display_name
 
 
 def run(args: argparse.Namespace) -> int:
     """Classify each image; print the top-k classes with probabilities, or JSON."""
+    from reslearn.device import resolve_device
+    from reslearn.hub import load_trained
+    from reslearn.predict import classify, load_images
+
     weights, _, _ = resolve_weights(args.weights)
     trained = load_trained(weights, device=resolve_device(args.device))
     images = load_images(args.images, trained)

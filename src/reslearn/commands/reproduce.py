@@ -6,15 +6,14 @@ import argparse
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from reslearn.choices import DEVICES, EXPERIMENTS, PRECISIONS
 from reslearn.commands.common import paragraph
-from reslearn.device import DEVICES, PRECISIONS
-from reslearn.experiments import EXPERIMENTS, ExperimentSettings, get_experiment, run_experiment
-from reslearn.experiments.base import REPORT_FILE
-from reslearn.experiments.common import yes_no
-from reslearn.experiments.report import write_experiment_report
-from reslearn.report.tables import format_table
-from reslearn.train import RECIPES, TrainingStopped
+from reslearn.train.recipes import RECIPES
+
+if TYPE_CHECKING:
+    from reslearn.experiments import Experiment, ExperimentSettings
 
 
 def _weights_pair(text: str) -> tuple[str, str]:
@@ -26,28 +25,35 @@ def _weights_pair(text: str) -> tuple[str, str]:
     return name.strip(), path.strip()
 
 
-def _settings(args: argparse.Namespace) -> ExperimentSettings:
+def _settings(args: argparse.Namespace, experiment: Experiment) -> ExperimentSettings:
     """The flags as settings (the mapping is ExperimentSettings.from_flags')."""
-    experiment = get_experiment(args.experiment)
+    from reslearn.experiments import ExperimentSettings
+
     return ExperimentSettings.from_flags(vars(args), default_seeds=experiment.default_seeds)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) the experiment and print its tables and claims."""
     if args.list:
-        for e in EXPERIMENTS.values():
-            print(f"{e.name}\n{textwrap.indent(textwrap.fill(e.description, 76), '    ')}")
+        for name, description in EXPERIMENTS.items():
+            print(f"{name}\n{textwrap.indent(textwrap.fill(description, 76), '    ')}")
         return 0
     if args.experiment is None:
         raise ValueError(f"name an experiment: {', '.join(EXPERIMENTS)} (or --list)")
-    settings = _settings(args)
+    # imported only now, so that --list and a missing name answer without loading torch
+    from reslearn.experiments import get_experiment, run_experiment
+    from reslearn.experiments.report import write_experiment_report
+    from reslearn.train import TrainingStopped
+
+    experiment = get_experiment(args.experiment)
+    settings = _settings(args, experiment)
     for flag, value in (("--iterations", args.iterations), ("--max-images", args.max_images)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be a positive number; got {value}")
     out = Path(args.out or Path("experiments") / args.experiment)
     try:
         results = run_experiment(
-            get_experiment(args.experiment), settings, out, quiet=args.quiet, command=sys.argv,
+            experiment, settings, out, quiet=args.quiet, command=sys.argv,
             draw=write_experiment_report,
         )  # fmt: skip
     except TrainingStopped as stop:
@@ -59,7 +65,16 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return stop.exit_code
-    experiment = get_experiment(args.experiment)
+    _print_results(experiment, results, out)
+    return 0
+
+
+def _print_results(experiment: Experiment, results: dict, out: Path) -> None:
+    """The experiment's tables, its claims checked, and where the report is."""
+    from reslearn.experiments.base import REPORT_FILE
+    from reslearn.experiments.common import yes_no
+    from reslearn.report.tables import format_table
+
     for table in experiment.tables(results):
         print(f"\n{table.caption}\n{format_table(table.header, table.rows)}")
     claims = results.get("claims") or []
@@ -67,7 +82,6 @@ def run(args: argparse.Namespace) -> int:
         rows = [(c["claim"], yes_no(c["holds"]), c["evidence"]) for c in claims]
         print(f"\nPublished claims, checked\n{format_table(('claim', 'holds', 'ours'), rows)}")
     print(f"\nreport: {out / REPORT_FILE}")
-    return 0
 
 
 def _description() -> str:
@@ -85,7 +99,7 @@ def _description() -> str:
 
 def _epilog() -> str:
     """The experiments, one a line, and examples."""
-    listing = "\n".join(f"  {e.name:<12} {e.description}" for e in EXPERIMENTS.values())
+    listing = "\n".join(f"  {name:<12} {text}" for name, text in EXPERIMENTS.items())
     return (
         "experiments:\n" + listing + "\n\nexamples (data: cifar10, a folder, ...):\n"
         "  reslearn reproduce degradation --iterations 2000    about an hour on a 2-core CPU\n"

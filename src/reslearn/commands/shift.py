@@ -8,20 +8,22 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from reslearn.analysis.shift import measure_equivariance, measure_invariance
+from reslearn.choices import DEVICES
 from reslearn.commands.common import count, paragraph
-from reslearn.data.device_data import to_device_uint8
-from reslearn.data.sources import load_eval_sample
-from reslearn.device import DEVICES, resolve_device
-from reslearn.hub import load_trained
-from reslearn.report.shift_plots import plot_shift_report
 from reslearn.rundir import resolve_weights
 
 
 def run(args: argparse.Namespace) -> int:
     """Measure, write shift.json and shift.png, print the headline numbers."""
+    import torch
+
+    from reslearn.analysis.shift import measure_equivariance, measure_invariance
+    from reslearn.data.device_data import to_device_uint8
+    from reslearn.data.sources import load_eval_sample
+    from reslearn.device import resolve_device
+    from reslearn.hub import load_trained
+    from reslearn.report.shift_plots import plot_shift_report
+
     weights, _, settings = resolve_weights(args.weights)
     spec = args.data or settings.get("data")
     if not spec:
@@ -52,16 +54,21 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "shift.json").write_text(json.dumps(results, indent=2) + "\n")
     plot_shift_report(results, out / "shift.png", title=f"{trained.name} on {spec}")
+    _print_headline(invariance, equivariance, args.max_shift)
+    print(f"results: {out / 'shift.json'}, {out / 'shift.png'}")
+    return 0
+
+
+def _print_headline(invariance, equivariance: dict, max_shift: int) -> None:
+    """Accuracy, consistency and the lowest accuracy per mode; equivariance errors per stage."""
     print(f"accuracy {invariance.accuracy:.2%} unshifted")
     for mode, value in invariance.consistency.items():
         worst = min(invariance.accuracy_by_shift[mode])
-        print(f"{mode:>8} shifts up to {args.max_shift} px: consistency {value:.2%}, "
+        print(f"{mode:>8} shifts up to {max_shift} px: consistency {value:.2%}, "
               f"lowest accuracy {worst:.2%}")  # fmt: skip
     for name, entry in equivariance.items():
         errors = ", ".join(f"{s}px {e:.3f}" for s, e in zip(entry["shifts"], entry["error"]))
         print(f"equivariance error {name} (stride {entry['stride']}): {errors}")
-    print(f"results: {out / 'shift.json'}, {out / 'shift.png'}")
-    return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:

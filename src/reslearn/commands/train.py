@@ -6,20 +6,22 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from reslearn.choices import DECODES, DEVICES, LOADERS, NORMALIZATIONS, PRECISIONS
 from reslearn.commands.common import int_list, paragraph, parse_option
-from reslearn.data.normalize import NORMALIZATIONS
-from reslearn.device import DEVICES, PRECISIONS
-from reslearn.report.run_report import draw_run
-from reslearn.train import RECIPES, TrainConfig, TrainingStopped, train
-from reslearn.train.config import DECODES, LOADERS
-from reslearn.train.recipes import SCHEDULES
+from reslearn.train.recipes import RECIPES, SCHEDULES
+
+if TYPE_CHECKING:
+    from reslearn.train import RunResult, TrainConfig, TrainingStopped
 
 #: Flags that still make sense when resuming (everything else comes from the run's config).
 _RESUME_FLAGS = {"resume", "quiet", "allow_data_change", "func", "command", "debug"}
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from reslearn.train import TrainConfig
+
     settings = {
         name: getattr(args, name)
         for name in TrainConfig.__dataclass_fields__
@@ -30,6 +32,9 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) and print where the results are."""
+    from reslearn.report.run_report import draw_run
+    from reslearn.train import TrainingStopped, train
+
     if args.resume is not None:
         given = sorted(
             f"--{k.replace('_', '-')}"
@@ -58,22 +63,32 @@ def run(args: argparse.Namespace) -> int:
             draw=draw_run,
         )
     except TrainingStopped as stop:
-        if not _is_main_process():
-            return stop.exit_code
-        print(f"reslearn train: {stop}", file=sys.stderr)
-        if stop.checkpoint:
-            run_dir = Path(stop.checkpoint).parent.parent  # RUN/checkpoints/step-N.pt
-            print(f"  last checkpoint: {stop.checkpoint}", file=sys.stderr)
-            if stop.resumable:
-                launcher = "reslearn train"
-                if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # started by torchrun
-                    per_node = os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])
-                    launcher = f"torchrun --nproc_per_node={per_node} -m reslearn train"
-                print(f"  resume with:     {launcher} --resume {run_dir}", file=sys.stderr)
-        return stop.exit_code
-    c, final = result.config, result.final
+        return _stopped(stop)
+    if _is_main_process():
+        _print_result(result)
+    return 0
+
+
+def _stopped(stop: TrainingStopped) -> int:
+    """Say why training stopped and how to resume (in the main process); the exit code."""
     if not _is_main_process():
-        return 0
+        return stop.exit_code
+    print(f"reslearn train: {stop}", file=sys.stderr)
+    if stop.checkpoint:
+        run_dir = Path(stop.checkpoint).parent.parent  # RUN/checkpoints/step-N.pt
+        print(f"  last checkpoint: {stop.checkpoint}", file=sys.stderr)
+        if stop.resumable:
+            launcher = "reslearn train"
+            if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # started by torchrun
+                per_node = os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])
+                launcher = f"torchrun --nproc_per_node={per_node} -m reslearn train"
+            print(f"  resume with:     {launcher} --resume {run_dir}", file=sys.stderr)
+    return stop.exit_code
+
+
+def _print_result(result: RunResult) -> None:
+    """The final errors, the budget, the time taken and the run folder, in two lines."""
+    c, final = result.config, result.final
     errors = ", ".join(
         f"{key[:-6]} error {100 * value:.2f}%"
         for key, value in final.items()
@@ -85,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
         f"{c.recipe} recipe) in {minutes}m{seconds:02d}s\n"
         f"run folder: {result.run_dir}  (report.html, model.safetensors, metrics.jsonl)"
     )
-    return 0
 
 
 def _is_main_process() -> bool:

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 import torch
 import torchvision.transforms.v2.functional as TF
 
+from reslearn.choices import MULTISCALE_SIDES
+
 #: AlexNet's PCA of ImageNet RGB pixels (values in [0, 1]), as used by fb.resnet.torch.
 PCA_EIGENVALUES = torch.tensor([0.2175, 0.0188, 0.0045])
 PCA_EIGENVECTORS = torch.tensor(
     [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]]
 )
-MULTISCALE_SIDES = (224, 256, 384, 480, 640)
 
 
 def _resize_shorter(image: torch.Tensor, side: int) -> torch.Tensor:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
+from reslearn.choices import NORMALIZATIONS
 from reslearn.errors import SettingError
 
-NORMALIZATIONS = ("per-pixel", "per-channel", "imagenet")
 #: torchvision's ImageNet statistics, which its pretrained weights expect ("imagenet" mode).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from reslearn.choices import VIEWS
 from reslearn.data.imagenet_views import (
     MULTISCALE_SIDES,
     center_view,
@@ -20,8 +21,6 @@ from reslearn.data.imagenet_views import (
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sampling import sample_indices
 from reslearn.data.stream import ImageFiles, collate_lists, make_loader, report_bad
-
-VIEWS = ("center", "10crop", "multiscale")
 
 
 class TestViews(ImageFiles):

@@ -23,23 +23,15 @@ from typing import Any
 
 import torch
 
+from reslearn.choices import AKAMASTER_FILES as FILES
+from reslearn.choices import AKAMASTER_REPOSITORY as REPOSITORY
 from reslearn.data.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalizer
 from reslearn.errors import UserError, one_line
 from reslearn.models import create_model
 from reslearn.paths import default_cache_dir
 from reslearn.weights import TrainedModel
 
-REPOSITORY = "akamaster/pytorch_resnet_cifar10"
 URL = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
-#: Their published files; the 8 hex digits are the start of each file's sha256.
-FILES = {
-    "resnet20": "resnet20-12fca82f.th",
-    "resnet32": "resnet32-d509ac18.th",
-    "resnet44": "resnet44-014dd654.th",
-    "resnet56": "resnet56-4bfd9763.th",
-    "resnet110": "resnet110-1d1ed7c2.th",
-    "resnet1202": "resnet1202-f3b1deed.th",
-}
 #: Test error (%) their README reports, measured on the original CIFAR-10 pixels.
 REPORTED_ERROR = {
     "resnet20": 8.27, "resnet32": 7.37, "resnet44": 6.90, "resnet56": 6.61, "resnet110": 6.32,

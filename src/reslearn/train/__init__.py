@@ -1,9 +1,29 @@
-"""Training: recipes, the on-device training loop, checkpoints and run folders."""
+"""Training: recipes, the on-device training loop, checkpoints and run folders.
 
-from reslearn.train.config import TrainConfig
-from reslearn.train.recipes import RECIPES, get_recipe
-from reslearn.train.run import RunResult, train
-from reslearn.train.trainer import Trainer, TrainingStopped
+The names below are imported when first used (PEP 562), so that ``reslearn.train.recipes``,
+which the command line's parsers read, comes without torch."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what type checkers and editors see
+    from reslearn.train.config import TrainConfig
+    from reslearn.train.recipes import RECIPES, get_recipe
+    from reslearn.train.run import RunResult, train
+    from reslearn.train.trainer import Trainer, TrainingStopped
+
+#: Each public name and the module that defines it.
+_HOMES = {
+    "RECIPES": "reslearn.train.recipes",
+    "RunResult": "reslearn.train.run",
+    "TrainConfig": "reslearn.train.config",
+    "Trainer": "reslearn.train.trainer",
+    "TrainingStopped": "reslearn.train.trainer",
+    "get_recipe": "reslearn.train.recipes",
+    "train": "reslearn.train.run",
+}
 
 __all__ = [
     "RECIPES",
@@ -14,3 +34,17 @@ __all__ = [
     "get_recipe",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    """``reslearn.train.NAME`` for the names in ``__all__``, imported on first use."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'reslearn.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's own names and the lazily imported ones."""
+    return sorted({*globals(), *__all__})

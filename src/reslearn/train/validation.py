@@ -7,14 +7,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from reslearn.choices import DECODES, LOADERS
 from reslearn.data.normalize import NORMALIZATIONS
 from reslearn.device import DEVICES, PRECISIONS
 from reslearn.errors import SettingError
 from reslearn.models import MODEL_OPTIONS, model_info
 from reslearn.train.recipes import SCHEDULES, get_recipe
-
-LOADERS = ("memory", "stream")
-DECODES = ("auto", "workers", "device")
 
 #: Model options that a training run takes from its data, never from the user.
 FROM_DATA = {

@@ -1,0 +1,71 @@
+"""The values the command line offers (``choices=`` and defaults), in a module that imports
+nothing, so that ``reslearn --help`` and a usage error answer without loading torch (issue 18).
+
+Each value's owner imports it from here under the same name (``reslearn.device.DEVICES`` is
+``DEVICES``), so the library keeps one definition. ``MODEL_NAMES`` and ``EXPERIMENTS`` mirror
+registries that cannot be read without torch; tests/test_cli_startup.py fails when they drift.
+"""
+
+from __future__ import annotations
+
+#: --device; ``reslearn.device.resolve_device`` turns one into a torch.device.
+DEVICES = ("auto", "cpu", "cuda")
+#: --precision; ``auto`` measures (see ``reslearn.precision``).
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+#: Input normalisation (``reslearn.data.normalize``).
+NORMALIZATIONS = ("per-pixel", "per-channel", "imagenet")
+#: How training reads the data: decoded once into memory, or streamed by DataLoader workers.
+LOADERS = ("memory", "stream")
+#: Where streamed JPEGs are decoded.
+DECODES = ("auto", "workers", "device")
+#: The paper's ImageNet test views (``reslearn.data.stream_eval``).
+VIEWS = ("center", "10crop", "multiscale")
+#: The multiscale view's shorter sides, as in the paper (``reslearn.data.imagenet_views``).
+MULTISCALE_SIDES = (224, 256, 384, 480, 640)
+
+#: Up-sampling modes of class activation maps (``reslearn.analysis.sampling``).
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+#: How a shifted image's border is filled (``reslearn.analysis.shift``).
+SHIFT_MODES = ("circular", "zero")
+
+#: ``reslearn.export``'s formats and the file suffix that selects each.
+EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
+EXPORT_SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
+
+#: akamaster's CIFAR-10 ResNets (``reslearn.hub.akamaster``): their repository and published
+#: files; the 8 hex digits are the start of each file's sha256.
+AKAMASTER_REPOSITORY = "akamaster/pytorch_resnet_cifar10"
+AKAMASTER_FILES = {
+    "resnet20": "resnet20-12fca82f.th",
+    "resnet32": "resnet32-d509ac18.th",
+    "resnet44": "resnet44-014dd654.th",
+    "resnet56": "resnet56-4bfd9763.th",
+    "resnet110": "resnet110-1d1ed7c2.th",
+    "resnet1202": "resnet1202-f3b1deed.th",
+}
+
+#: ``reslearn.models.list_models()``, in its order.
+MODEL_NAMES = (
+    "resnet20", "plain20", "resnet32", "plain32", "resnet44", "plain44", "resnet56", "plain56",
+    "resnet110", "plain110", "resnet1202", "resnet18", "plain18", "resnet34", "plain34",
+    "resnet50", "resnet101", "resnet152",
+)  # fmt: skip
+
+#: ``reslearn.experiments.EXPERIMENTS``: each experiment's name and description, in its order.
+EXPERIMENTS = {
+    "degradation": "plain and residual CIFAR networks at depths 20, 32, 44, 56 (--depths), same "
+    "recipe and seed; Fig. 6's curves, final training and test errors",
+    "table6": "resnet20/32/44/56/110 (--depths; 1202 optional) over --seeds (0 1 2), mean ± std "
+    "of the test error beside Table 6; --val-split 5000 gives the paper's 45k/5k split",
+    "responses": "std of every 3x3 layer's response (after BN, before the addition and ReLU) on "
+    "the test set for plain20/56 and resnet20/56/110 (--models), trained here or given with "
+    "--weights NAME=FILE",
+    "shortcuts": "ResNet-20 (--depths) with shortcut options A, B and C: test error and "
+    "parameters side by side",
+    "antialias": "ResNet-20 (--depths) trained with and without BlurPool before every "
+    "subsampling; test error, shift consistency and accuracy against shift side by side",
+    "pooling": "ResNet-20 (--depths) with global average pooling (the paper's), global max "
+    "pooling, or no pooling before the classifier; test error, parameters, shift consistency "
+    "and whether CAM applies",
+}
