@@ -1,9 +1,10 @@
 """The values the command line offers (``choices=`` and defaults), in a module that imports
 nothing, so that ``reslearn --help`` and a usage error answer without loading torch (issue 18).
 
-Each value's owner imports it from here under the same name (``reslearn.device.DEVICES`` is
-``DEVICES``), so the library keeps one definition. ``MODEL_NAMES`` and ``EXPERIMENTS`` mirror
-registries that cannot be read without torch; tests/test_cli_startup.py fails when they drift.
+Each value's owner imports it from here (``reslearn.device.DEVICES`` is ``DEVICES``,
+``reslearn.export.FORMATS`` is ``EXPORT_FORMATS``), so the library keeps one definition.
+``MODEL_NAMES`` and ``EXPERIMENTS`` mirror registries that cannot be read without torch;
+tests/test_cli_startup.py fails when they drift.
 """
 
 from __future__ import annotations
