@@ -92,7 +92,10 @@ def create_model(name: str, **options: object) -> ResNet:
     """Build a registered model, e.g. ``create_model("resnet56", num_classes=100)``.
 
     Options: ``num_classes``, ``in_channels``, ``shortcut`` ("A", "B", "C"; residual networks
-    only), ``stride_in_1x1`` (bottleneck networks only), ``zero_init_residual``.
+    only), ``stride_in_1x1`` (bottleneck networks only), ``zero_init_residual``, ``antialias``
+    (BlurPool before every subsampling), ``zero_pad`` (option A's zero channels "after" the
+    input's or on "both" sides), ``pool`` ("avg", "max" or "flatten" before the classifier) and
+    ``map_size`` (the last map's side, for ``pool="flatten"``); docs/models.md has the table.
     """
     info = model_info(name)
     unknown = [k for k in options if k not in MODEL_OPTIONS]
