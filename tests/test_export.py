@@ -78,6 +78,33 @@ def test_a_wrong_export_is_not_written(weights, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("relative_error,written", [(1e-6, True), (1e-3, False)])
+def test_the_check_scales_with_the_logits(weights, tmp_path, monkeypatch, relative_error, written):
+    """A barely trained network's logits reach the hundreds; fp32 rounding there exceeds an
+    absolute 1e-4 while a real error of 0.1% is still refused."""
+    from reslearn import export as module
+    from reslearn.errors import UserError
+
+    trained = load_weights(weights)
+    with torch.no_grad():
+        trained.model.fc.weight.mul_(1e4)
+    writer, runner = module._FORMATS["torchscript"]
+
+    def off_by(path):
+        run = runner(path)
+        return lambda x: (run(x) * (1 + relative_error)).astype(np.float32)
+
+    monkeypatch.setitem(module._FORMATS, "torchscript", (writer, off_by))
+    out = tmp_path / "m.pt"
+    if written:
+        report = export(trained, out, format="torchscript", images=pixels())
+        assert report.max_abs_difference > 1e-4 and out.is_file()
+    else:
+        with pytest.raises(UserError, match="differs from PyTorch"):
+            export(trained, out, format="torchscript", images=pixels())
+        assert not out.exists()
+
+
 def test_the_command_line(weights, tmp_path, capsys, write_image_folder):
     data = write_image_folder(tmp_path / "d", ["a", "b", "c"], {"train": 2, "test": 3}, size=32)
     out = tmp_path / "m.pt2"
