@@ -99,6 +99,6 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="a model option (num_classes, in_channels, shortcut, stride_in_1x1, "
-        "zero_init_residual); repeatable",
+        "zero_init_residual, antialias, zero_pad, pool, map_size); repeatable",
     )
     models.set_defaults(func=run)

@@ -114,7 +114,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``reproduce`` subcommand."""
     parser = commands.add_parser(
         "reproduce",
-        help="run one of the paper's experiments (degradation, table6, responses, shortcuts)",
+        help="run an experiment: the paper's (degradation, table6, responses, shortcuts), "
+        "antialias or pooling",
         description=_description(),
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -156,7 +157,8 @@ def _budget(budget: argparse._ArgumentGroup) -> None:
         "--eval-every",
         type=int,
         metavar="N",
-        help="test-set evaluations every N steps (budgeted: 10 per run)",
+        help="test-set evaluations every N steps (budgeted: at most 10 per run, at least "
+        "100 steps apart)",
     )
     budget.add_argument(
         "--val-split",

@@ -115,8 +115,8 @@ def _description() -> str:
         "on the training device and augmented there batch by batch (pad 4, random crop, "
         "horizontal flip), in the precision and memory layout measured fastest for this "
         "network on this device (--precision auto). The run folder "
-        "gets config.json, metrics.jsonl, checkpoints/ (the newest two), model.safetensors, "
-        "curves.png, confusion.png and report.html (all on one page). Ctrl-C (or "
+        "holds the weights (model.safetensors), the metrics, the newest checkpoints and "
+        "report.html, everything on one page (docs/training.md lists every file). Ctrl-C (or "
         "SIGTERM) stops after the current step with a checkpoint; "
         f"--resume continues bit for bit. Recipes: {recipes}. Any recipe setting can be "
         "overridden by its flag. Large image folders (ImageNet) stream from disk instead "
@@ -207,7 +207,7 @@ def _pretrained_start(start: argparse._ArgumentGroup) -> None:
 
 def _run_folder(where: argparse._ArgumentGroup) -> None:
     """--out, --resume and what may happen to an existing folder."""
-    where.add_argument("--out", metavar="DIR", help="run folder (runs/<model>-<data>-<time>)")
+    where.add_argument("--out", metavar="DIR", help="run folder (runs/<model>-<data>-<recipe>-<time>)")
     where.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly")
     where.add_argument(
         "--overwrite",
