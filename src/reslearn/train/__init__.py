@@ -5,8 +5,9 @@ which the command line's parsers read, comes without torch."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from reslearn.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers and editors see
     from reslearn.train.config import TrainConfig
@@ -36,15 +37,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """``reslearn.train.NAME`` for the names in ``__all__``, imported on first use."""
-    if name not in _HOMES:
-        raise AttributeError(f"module 'reslearn.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    """The module's own names and the lazily imported ones."""
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())
