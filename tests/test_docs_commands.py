@@ -52,8 +52,6 @@ PAGES = ORDER + sorted(
     p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md") if
     p.relative_to(ROOT).as_posix() not in ORDER
 )  # fmt: skip
-#: Linked from the pages, added by work in progress; remove a name once its file exists.
-PENDING_LINKS = {"docs/questions.md", "docs/images/explore.png"}
 
 SHELL = ("bash", "sh", "shell")
 NEEDS = ("gpu", "imagenet", "network")
@@ -413,10 +411,8 @@ def test_links_point_at_what_exists() -> None:
                 continue
             name, _, anchor = target.partition("#")
             path = (ROOT / page).parent / name if name else ROOT / page
-            relative = path.resolve().relative_to(ROOT).as_posix()
             if not path.exists():
-                if relative not in PENDING_LINKS:
-                    problems.append(f"{page}: link to {target}: no such file")
+                problems.append(f"{page}: link to {target}: no such file")
             elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
                 problems.append(f"{page}: link to {target}: no such heading")
     assert not problems, "\n".join(problems)
