@@ -187,3 +187,6 @@ def test_pooling_compares_three_heads_on_one_body(settings, tmp_path):
     assert len(results["claims"]) == 3 and all(p["images"] == 12 for p in heads.values())
     page = (tmp_path / "report.html").read_text()
     assert "no (needs GAP; Grad-CAM works)" in page and "global max pooling" in page
+    assert "Test accuracy against shift size" in page and "data:image/png" in page
+    for figure in ("shift-accuracy.png", "curves.png"):
+        assert (tmp_path / figure).stat().st_size > 0

@@ -10,6 +10,7 @@ from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun
 from reslearn.experiments.common import cifar_model, claim, load_curves, percent
 from reslearn.experiments.probes import MAX_SHIFT, shift_probes
 from reslearn.report.curves import plot_curve_panels
+from reslearn.report.shift_plots import plot_accuracy_by_shift
 
 
 class Antialias(Experiment):
@@ -68,7 +69,9 @@ class Antialias(Experiment):
         return {"probes": probes, "claims": claims}
 
     def figures(self, results: dict[str, Any], root: Path) -> list[tuple[str, str]]:
-        _plot_accuracy_by_shift(results["probes"], root / "shift-accuracy.png")
+        plot_accuracy_by_shift(
+            results["probes"], root / "shift-accuracy.png", dashed=lambda p: not p["antialias"]
+        )
         records = results["runs"]
         first_seed = min(r["seed"] for r in records)
         curves = load_curves(
@@ -117,23 +120,3 @@ def _record_labels(record: dict) -> dict[str, Any]:
     """The experiment's labels of a run record."""
     return {k: record[k] for k in ("depth", "antialias", "seed")}
 
-
-def _plot_accuracy_by_shift(probes: list[dict], path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(11, 4.0), dpi=120)
-    panels = figure.subplots(1, 2, sharey=True)
-    for axes, mode in zip(panels, ("circular", "zero")):
-        for index, probe in enumerate(probes):
-            curve = [100 * a for a in probe["accuracy_by_shift"][mode]]
-            style = "-o" if probe["antialias"] else "--o"
-            axes.plot(range(len(curve)), curve, style, markersize=3, color=f"C{index}",
-                      label=f"{probe['name']} (consistency "
-                      f"{100 * probe['consistency'][mode]:.1f}%)")  # fmt: skip
-        axes.set_title(f"{mode} shifts")
-        axes.set_xlabel("shift (pixels)")
-        axes.grid(True, linewidth=0.3)
-        axes.legend(fontsize="small")
-    panels[0].set_ylabel("test accuracy (%)")
-    figure.tight_layout()
-    figure.savefig(path)

@@ -1,9 +1,10 @@
-"""The shift probes' figure: accuracy against shift, rotation and scale, and equivariance
-error per stage."""
+"""The shift probes' figures: one network's accuracy against shift, rotation and scale, and
+equivariance error per stage; several networks' accuracy against shift side by side."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from reslearn.text import plot_text
@@ -44,5 +45,33 @@ def plot_shift_report(results: dict[str, Any], path: str | os.PathLike, *, title
         axes.legend(fontsize="small")
     if title:
         figure.suptitle(plot_text(title))
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def plot_accuracy_by_shift(
+    probes: list[dict[str, Any]],
+    path: str | os.PathLike,
+    *,
+    dashed: Callable[[dict[str, Any]], bool] = lambda probe: False,
+) -> None:
+    """Several networks' accuracy against shift size (an experiment's shift probes, each with
+    ``name``, ``accuracy_by_shift`` and ``consistency``): circular shifts left, mean-filled
+    borders right; ``dashed`` picks the probes drawn dashed (a baseline, say)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11, 4.0), dpi=120)
+    panels = figure.subplots(1, 2, sharey=True)
+    for axes, mode in zip(panels, ("circular", "zero")):
+        for index, probe in enumerate(probes):
+            curve = [100 * a for a in probe["accuracy_by_shift"][mode]]
+            axes.plot(range(len(curve)), curve, "--o" if dashed(probe) else "-o", markersize=3,
+                      color=f"C{index}", label=f"{probe['name']} (consistency "
+                      f"{100 * probe['consistency'][mode]:.1f}%)")  # fmt: skip
+        axes.set_title(f"{mode} shifts" if mode == "circular" else "shifts filling the border")
+        axes.set_xlabel("shift (pixels, each of 4 directions)")
+        axes.grid(True, linewidth=0.3)
+        axes.legend(fontsize="small")
+    panels[0].set_ylabel("test accuracy (%)")
     figure.tight_layout()
     figure.savefig(path)
