@@ -148,7 +148,7 @@ def odd_images(tmp_path):
         "small-rgba.png": base.resize((20, 20)).convert("RGBA"),
         "grey-wide.png": base.resize((100, 60)).convert("L"),
         "palette.gif": base.convert("P"),
-        "deep.png": Image.fromarray((np.asarray(base.convert("L")).astype(np.uint16) * 257)),
+        "deep.png": Image.fromarray(np.asarray(base.convert("L")).astype(np.uint16) * 257),
     }
     for name, image in files.items():
         image.save(tmp_path / name)

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_explore import CIFAR_CLASSES, scene, shifted, write_weights
 
 import reslearn
 from reslearn.analysis.cam import class_activation_maps, normalize_maps
 from reslearn.analysis.sampling import upsample
 from reslearn.cli import main
-
-from test_explore import CIFAR_CLASSES, scene, shifted, write_weights
 
 #: The size budget: a page of 12 CIFAR-sized images through one ResNet-20, at the default shift
 #: range (-8..8 px, both border modes) and channels (2 per stage), stays under this.
@@ -63,7 +62,9 @@ def test_the_page_works_offline_in_chromium(page, chromium):
     out, files = page
     browser = chromium
     browser.get(out.resolve().as_uri())
-    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.body.dataset.ready"))
+    WebDriverWait(browser, 30).until(
+        lambda b: b.execute_script("return document.body.dataset.ready")
+    )
     assert browser.execute_script("return document.body.dataset.ready") == "true"
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
@@ -102,7 +103,9 @@ def test_the_page_works_offline_in_chromium(page, chromium):
 def test_the_page_holds_both_networks_and_states_its_command(page):
     out, files = page
     data = json.loads(
-        re.search(r'id="explore-data">(.*?)</script>', out.read_text(), re.S)[1].replace("<\\/", "</")
+        re.search(r'id="explore-data">(.*?)</script>', out.read_text(), re.S)[1].replace(
+            "<\\/", "</"
+        )
     )
     assert [n["method"] for n in data["networks"]] == ["CAM", "Grad-CAM"]
     assert [i["name"] for i in data["images"]] == [f.name for f in files]

@@ -133,9 +133,7 @@ def test_pages_render_in_headless_chromium(experiment, chromium):
         "r => Array.from(r.cells).map(c => c.innerText.trim()))"
     )
     # the run page's per-class table, as rendered: one row per class with its accuracy
-    evaluation = json.loads(
-        (experiment / "runs" / "resnet32-s0" / "evaluation.json").read_text()
-    )
+    evaluation = json.loads((experiment / "runs" / "resnet32-s0" / "evaluation.json").read_text())
     for name, accuracy in evaluation["per_class_accuracy"].items():
         shown = "-" if accuracy is None else f"{100 * accuracy:.2f}%"
         assert [name, shown] in rows, (name, shown, rows)

@@ -15,4 +15,16 @@ from reslearn.commands import (
 )
 
 #: Registered in this order; ``reslearn --help`` lists them the same way.
-COMMANDS = (train, models, evaluate, predict, export, convert, reproduce, report, cam, shift, explore)
+COMMANDS = (
+    train,
+    models,
+    evaluate,
+    predict,
+    export,
+    convert,
+    reproduce,
+    report,
+    cam,
+    shift,
+    explore,
+)

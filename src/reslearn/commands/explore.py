@@ -97,7 +97,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             "from disk in any browser."
         ),
         epilog="examples:\n"
-        "  reslearn explore runs/r20 -o explore.html                 8 test images of the run's data\n"
+        "  reslearn explore runs/r20 -o explore.html              8 test images of the run's data\n"
         "  reslearn explore reslearn:resnet20-cifar10 cat.jpg dog.png -o explore.html\n"
         "  reslearn explore runs/r20 --compare runs/r20-antialias --images 12 -o compare.html\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,

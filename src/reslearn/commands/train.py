@@ -207,7 +207,9 @@ def _pretrained_start(start: argparse._ArgumentGroup) -> None:
 
 def _run_folder(where: argparse._ArgumentGroup) -> None:
     """--out, --resume and what may happen to an existing folder."""
-    where.add_argument("--out", metavar="DIR", help="run folder (runs/<model>-<data>-<recipe>-<time>)")
+    where.add_argument(
+        "--out", metavar="DIR", help="run folder (runs/<model>-<data>-<recipe>-<time>)"
+    )
     where.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly")
     where.add_argument(
         "--overwrite",

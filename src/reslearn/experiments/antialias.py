@@ -119,4 +119,3 @@ class Antialias(Experiment):
 def _record_labels(record: dict) -> dict[str, Any]:
     """The experiment's labels of a run record."""
     return {k: record[k] for k in ("depth", "antialias", "seed")}
-

@@ -58,16 +58,18 @@ class Pooling(Experiment):
         plot_accuracy_by_shift(
             [p for p in results["probes"] if p["seed"] == first_seed], root / "shift-accuracy.png"
         )
-        curves = load_curves(root, [r for r in results["runs"] if r["seed"] == first_seed], "{name}")
+        curves = load_curves(
+            root, [r for r in results["runs"] if r["seed"] == first_seed], "{name}"
+        )
         plot_curve_panels(
             [("training", curves)], root / "curves.png", milestones=results["budget"]["milestones"]
         )
         return [
             (
                 "shift-accuracy.png",
-                f"Test accuracy against shift size (mean over the four directions) with each head "
-                f"(seed {first_seed}); left circular shifts, right shifts that fill the border with "
-                "the training mean.",
+                f"Test accuracy against shift size (mean over the four directions) with each "
+                f"head (seed {first_seed}); left circular shifts, right shifts that fill the "
+                "border with the training mean.",
             ),
             ("curves.png", "Training (dashed) and test (bold) error."),
         ]

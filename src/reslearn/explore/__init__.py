@@ -15,7 +15,15 @@ from reslearn.explore.compute import explore_image, shift_grid, uses_cam
 from reslearn.explore.page import PageImage, network_entry, render_page
 from reslearn.weights import TrainedModel, class_mismatch
 
-__all__ = ["PageImage", "check_comparable", "check_settings", "explore_image", "explore_page", "shift_grid", "uses_cam"]
+__all__ = [
+    "PageImage",
+    "check_comparable",
+    "check_settings",
+    "explore_image",
+    "explore_page",
+    "shift_grid",
+    "uses_cam",
+]
 
 
 def check_comparable(first: TrainedModel, second: TrainedModel) -> None:
