@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
-from reslearn.experiments.common import cifar_model, claim, load_curves, percent
-from reslearn.experiments.probes import MAX_SHIFT, shift_probes
-from reslearn.report.curves import plot_curve_panels
-from reslearn.report.shift_plots import plot_accuracy_by_shift
+from reslearn.experiments.common import cifar_model, claim, percent
+from reslearn.experiments.probes import MAX_SHIFT, probe_figures, shift_probes
 
 
 class Antialias(Experiment):
@@ -69,28 +67,10 @@ class Antialias(Experiment):
         return {"probes": probes, "claims": claims}
 
     def figures(self, results: dict[str, Any], root: Path) -> list[tuple[str, str]]:
-        plot_accuracy_by_shift(
-            results["probes"], root / "shift-accuracy.png", dashed=lambda p: not p["antialias"]
-        )
-        records = results["runs"]
-        first_seed = min(r["seed"] for r in records)
-        curves = load_curves(
-            root,
-            [r for r in records if r["seed"] == first_seed],
-            "{name}",
-        )
-        plot_curve_panels(
-            [("training", curves)], root / "curves.png", milestones=results["budget"]["milestones"]
-        )
-        return [
-            (
-                "shift-accuracy.png",
-                "Test accuracy against shift size (mean over the four directions), with and "
-                "without anti-aliasing; left circular shifts, right shifts that fill the border "
-                "with the training mean.",
-            ),
-            ("curves.png", "Training (dashed) and test (bold) error."),
-        ]
+        return probe_figures(
+            results, root, results["probes"], "with and without anti-aliasing",
+            dashed=lambda probe: not probe["antialias"],
+        )  # fmt: skip
 
     def tables(self, results: dict[str, Any]) -> list[Table]:
         test_error = {r["name"]: r["test_error"] for r in results["runs"]}

@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
-from reslearn.experiments.common import cifar_model, claim, load_curves, percent
-from reslearn.experiments.probes import MAX_SHIFT, shift_probes
-from reslearn.report.curves import plot_curve_panels
-from reslearn.report.shift_plots import plot_accuracy_by_shift
+from reslearn.experiments.common import cifar_model, claim, percent
+from reslearn.experiments.probes import MAX_SHIFT, probe_figures, shift_probes
 
 HEADS = ("avg", "max", "flatten")
 _LABEL = {"avg": "global average pooling", "max": "global max pooling", "flatten": "no pooling"}
@@ -55,24 +53,8 @@ class Pooling(Experiment):
 
     def figures(self, results: dict[str, Any], root: Path) -> list[tuple[str, str]]:
         first_seed = min(p["seed"] for p in results["probes"])
-        plot_accuracy_by_shift(
-            [p for p in results["probes"] if p["seed"] == first_seed], root / "shift-accuracy.png"
-        )
-        curves = load_curves(
-            root, [r for r in results["runs"] if r["seed"] == first_seed], "{name}"
-        )
-        plot_curve_panels(
-            [("training", curves)], root / "curves.png", milestones=results["budget"]["milestones"]
-        )
-        return [
-            (
-                "shift-accuracy.png",
-                f"Test accuracy against shift size (mean over the four directions) with each "
-                f"head (seed {first_seed}); left circular shifts, right shifts that fill the "
-                "border with the training mean.",
-            ),
-            ("curves.png", "Training (dashed) and test (bold) error."),
-        ]
+        first = [p for p in results["probes"] if p["seed"] == first_seed]
+        return probe_figures(results, root, first, f"with each head (seed {first_seed})")
 
     def tables(self, results: dict[str, Any]) -> list[Table]:
         rows = [

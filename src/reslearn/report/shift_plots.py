@@ -9,6 +9,8 @@ from typing import Any
 
 from reslearn.text import plot_text
 
+_BORDER_TITLES = {"circular": "circular shifts", "zero": "shifts filling the border"}
+
 
 def plot_shift_report(results: dict[str, Any], path: str | os.PathLike, *, title: str = "") -> None:
     """Three panels from ``reslearn shift``'s JSON: invariance, other transforms, equivariance."""
@@ -68,7 +70,7 @@ def plot_accuracy_by_shift(
             axes.plot(range(len(curve)), curve, "--o" if dashed(probe) else "-o", markersize=3,
                       color=f"C{index}", label=f"{probe['name']} (consistency "
                       f"{100 * probe['consistency'][mode]:.1f}%)")  # fmt: skip
-        axes.set_title(f"{mode} shifts" if mode == "circular" else "shifts filling the border")
+        axes.set_title(_BORDER_TITLES[mode])
         axes.set_xlabel("shift (pixels, each of 4 directions)")
         axes.grid(True, linewidth=0.3)
         axes.legend(fontsize="small")
