@@ -15,7 +15,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reslearn.choices import CONCRETE_PRECISIONS, CPU_INFERENCE_BATCH
+from reslearn.models.fold import fold_batch_norm
 from reslearn.precision import autocast
+
+
+def inference_batch(batch_size: int, device: torch.device) -> int:
+    """The batch to run inference in on ``device`` when ``batch_size`` is the most wanted at
+    once (results do not depend on it: every image is computed on its own)."""
+    return min(batch_size, CPU_INFERENCE_BATCH) if device.type == "cpu" else batch_size
+
+
+def inference_model(model: nn.Module, *, channels_last: bool = True) -> nn.Module:
+    """The network as inference runs it: an eval-mode copy with every batch norm folded into
+    the convolution before it (``reslearn.models.fold``), in channels_last memory when asked.
+    A compiled network is returned as it is (its graph is already fixed)."""
+    if hasattr(model, "_orig_mod"):  # torch.compile's wrapper (without importing torch._dynamo)
+        return model
+    folded = fold_batch_norm(model)
+    if channels_last:
+        folded.to(memory_format=torch.channels_last)
+    return folded
 
 
 def predict_logits(
@@ -28,14 +48,16 @@ def predict_logits(
 ) -> torch.Tensor:
     """Float32 logits (N, K) of normalised inputs (N, C, H, W) on the model's device.
 
-    Runs in eval mode under ``torch.inference_mode``, with bf16 or fp16 autocast or in fp32
-    (``precision``; ``reslearn.precision.choose_for_model`` measures which is fastest); the
-    model's train/eval mode is restored afterwards. With
-    ``channels_last`` the model's conv weights are converted to channels_last memory (a no-op
-    when they already are, as in training) and each batch is fed in that format.
+    Runs ``inference_model(model)`` (eval mode, BN folded; ``model`` itself is left as it is)
+    under ``torch.inference_mode``, with bf16 or fp16 autocast or in fp32 (``precision``;
+    ``reslearn.precision.choose_for_model`` measures which is fastest), in batches of
+    ``batch_size`` (``inference_batch`` says which is fastest on a device); with
+    ``channels_last`` each batch is fed in that memory format. In fp32 the logits equal the eval-mode model's up to float rounding.
     """
-    if precision not in ("bf16", "fp16", "fp32"):
-        raise ValueError(f"precision must be one of bf16, fp16, fp32; got {precision!r}")
+    if precision not in CONCRETE_PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {', '.join(CONCRETE_PRECISIONS)}; got {precision!r}"
+        )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch size must be an integer >= 1; got {batch_size!r}")
     if inputs.dim() != 4 or len(inputs) == 0:
@@ -44,25 +66,19 @@ def predict_logits(
     if param is not None and param.device != inputs.device:
         raise ValueError(f"inputs are on {inputs.device} but the model is on {param.device}")
     memory = torch.channels_last if channels_last else torch.contiguous_format
-    if channels_last and not all(
-        p.is_contiguous(memory_format=memory) for p in model.parameters() if p.dim() == 4
-    ):
-        model.to(memory_format=memory)
-    was_training = model.training
-    model.eval()
+    net = inference_model(model, channels_last=channels_last)
+    was_training = net.training
+    net.eval()
     try:
-        with (
-            torch.inference_mode(),
-            autocast(inputs.device, precision),
-        ):
+        with torch.inference_mode(), autocast(inputs.device, precision):
             logits = torch.cat(
                 [
-                    model(batch.contiguous(memory_format=memory)).float()
+                    net(batch.contiguous(memory_format=memory)).float()
                     for batch in inputs.split(batch_size)
                 ]
             )
     finally:
-        model.train(was_training)
+        net.train(was_training)
     return logits
 
 
@@ -189,6 +205,7 @@ def view_scores(
     like logits (``evaluate_logits``).
     """
     options = dict(batch_size=batch_size, precision=precision, channels_last=channels_last)
+    model = inference_model(model, channels_last=channels_last)  # folded once, not per batch
     out_scores, out_labels = [], []
     for views, labels in batches:
         if isinstance(views, torch.Tensor):

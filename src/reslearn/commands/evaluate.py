@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reslearn.choices import DEVICES, MULTISCALE_SIDES, PRECISIONS, VIEWS
+from reslearn.choices import CPU_INFERENCE_BATCH, DEVICES, MULTISCALE_SIDES, PRECISIONS, VIEWS
 from reslearn.commands.common import count, natural, paragraph, sizes
 from reslearn.rundir import resolve_weights
 from reslearn.text import display_name
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 _TABLE_ROWS = 20  # classes up to which the whole per-class table is printed
 _CHUNK = 8192  # images normalised on the device at a time
+_GPU_BATCH = 500  # --batch-size's default on a GPU (a CPU's: CPU_INFERENCE_BATCH)
 
 
 def _data_spec(args: argparse.Namespace, config: dict) -> str:
@@ -60,26 +61,35 @@ def _evaluate_arrays(trained: TrainedModel, arrays, args: argparse.Namespace) ->
 
     device = trained.normalizer.mean.device
     shape = (trained.in_channels, *trained.image_size)
-    precision = _precision(args, trained, device, min(args.batch_size, len(arrays.images)), shape)
+    batch = _batch_size(args, device)
+    precision = _precision(args, trained, device, min(batch, len(arrays.images)), shape)
     logits = []
     for start in range(0, len(arrays.images), _CHUNK):
         chunk = to_device_uint8(arrays.images[start : start + _CHUNK], device)
         inputs = trained.normalizer(chunk)  # channels_last memory already
         logits.append(
-            predict_logits(trained.model, inputs, batch_size=args.batch_size, precision=precision)
+            predict_logits(trained.model, inputs, batch_size=batch, precision=precision)
         )
     labels = torch.as_tensor(arrays.labels, dtype=torch.int64)
     return evaluate_logits(torch.cat(logits), labels, num_classes=len(trained.classes))
 
 
+def _batch_size(args, device) -> int:
+    """--batch-size, or the fastest batch for this device."""
+    from reslearn.evaluate import inference_batch
+
+    return args.batch_size or inference_batch(_GPU_BATCH, device)
+
+
 def _precision(args, trained: TrainedModel, device, batch: int, shape) -> str:
     """``--precision`` as given, or (auto, the default) the fastest inference precision measured
     on this network, batch and device (cached), said in one line unless --json."""
+    from reslearn.evaluate import inference_model
     from reslearn.precision import choose_for_model
 
     choice = choose_for_model(
-        trained.model, device=device, precision=args.precision or "auto", channels_last=True,
-        batch_size=batch, input_shape=shape, train=False,
+        inference_model(trained.model), device=device, precision=args.precision or "auto",
+        channels_last=True, batch_size=batch, input_shape=shape, train=False,
         describe={"model": trained.name, "options": trained.metadata.get("options")},
     )  # fmt: skip
     for note in choice.notes:
@@ -129,14 +139,15 @@ def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config:
         raise ValueError(f"--views needs an RGB network; this one takes {trained.in_channels}")
     device = trained.normalizer.mean.device
     shape = (3, trained.image_size[0], trained.image_size[0])
-    precision = _precision(args, trained, device, min(args.batch_size, len(files)), shape)
+    batch = _batch_size(args, device)
+    precision = _precision(args, trained, device, min(batch, len(files)), shape)
     workers = args.workers if args.workers is not None else default_workers()
     skip_bad = args.skip_bad_images or bool(config.get("skip_bad_images", False))
     results, rows = {}, []
     for view in args.views:
         evaluation = StreamEval(
             files, labels, trained.normalizer, view=view, crop=trained.image_size[0],
-            workers=workers, batch_size=args.batch_size, skip_bad=skip_bad, sides=args.scales,
+            workers=workers, batch_size=batch, skip_bad=skip_bad, sides=args.scales,
         )  # fmt: skip
         scores, targets = view_scores(
             trained.model, evaluation.batches(device, progress=not args.json),
@@ -258,7 +269,9 @@ def _what_to_measure(parser: argparse.ArgumentParser) -> None:
 def _how_to_run(parser: argparse.ArgumentParser) -> None:
     """Batch, device, precision and how the images are read."""
     parser.add_argument(
-        "--batch-size", type=count, default=500, metavar="N", help="images per forward pass (500)"
+        "--batch-size", type=count, metavar="N",
+        help=f"images per forward pass (default: {_GPU_BATCH} on a GPU, {CPU_INFERENCE_BATCH} on a CPU, "
+        "where larger batches run slower)",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda if present")
     parser.add_argument(

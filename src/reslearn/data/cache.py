@@ -55,13 +55,16 @@ def save_entry(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]
 
 
 def load_entry(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-    """The arrays and meta of a complete entry, or None when it is missing or unreadable."""
+    """The arrays and meta of a complete entry, or None when it is missing or unreadable.
+
+    The arrays are memory-mapped copy-on-write: a command that uses one split (eval, cam)
+    reads only that split's pages from disk, and writing to an array never touches the file."""
     try:
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("cache_version") != CACHE_VERSION:
             return None
         arrays = {
-            name: np.load(folder / f"{name}.npy", allow_pickle=False) for name in meta["arrays"]
+            name: np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="c") for name in meta["arrays"]
         }
     except (OSError, ValueError, KeyError, TypeError):
         return None  # a damaged entry is rebuilt, never trusted

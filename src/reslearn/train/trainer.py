@@ -16,7 +16,13 @@ import torch.nn.functional as F
 from reslearn.data.device_data import DeviceData
 from reslearn.data.stream import StreamData
 from reslearn.data.stream_eval import StreamEval
-from reslearn.evaluate import Evaluation, evaluate_logits, predict_logits, view_scores
+from reslearn.evaluate import (
+    Evaluation,
+    evaluate_logits,
+    inference_batch,
+    predict_logits,
+    view_scores,
+)
 from reslearn.models import ResNet
 from reslearn.precision import Choice, allow_tf32, autocast
 from reslearn.train.checkpoint import rng_state, set_rng_state
@@ -243,7 +249,7 @@ class Trainer:
             scores = predict_logits(
                 self.eval_forward,
                 split.inputs[shard],
-                batch_size=c.eval_batch_size,
+                batch_size=inference_batch(c.eval_batch_size, self.device),
                 precision=c.precision,
                 channels_last=c.channels_last,
             )
