@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reslearn.models.layout import records_gradient, zero_pad_subsample
+
 SHORTCUT_OPTIONS = ("A", "B", "C")
 #: Where option A's zero channels go: after the input's (fb.resnet.torch, reslearn's default) or
 #: split evenly before and after (akamaster/pytorch_resnet_cifar10's published weights).
@@ -78,6 +80,9 @@ class ZeroPadShortcut(nn.Module):
     """
 
     zero_pad = "after"
+    #: Training runs the one-operator shortcut whose backward keeps the memory format
+    #: (``reslearn.models.layout``); False runs autograd's slice and pad (benchmarks compare).
+    keep_layout = True
 
     def __init__(
         self, in_planes: int, out_planes: int, stride: int, antialias: bool = False
@@ -91,13 +96,16 @@ class ZeroPadShortcut(nn.Module):
         self.blur = BlurPool2d(in_planes, stride) if antialias and stride > 1 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stride = self.stride
         if self.blur is not None:
-            x = self.blur(x)
-        elif self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
+            x, stride = self.blur(x), 1
         extra = self.out_planes - self.in_planes
+        before = extra // 2 if self.zero_pad == "both" else 0
+        if self.keep_layout and records_gradient(x):
+            return zero_pad_subsample(x, self.out_planes, before, stride)
+        if stride > 1:
+            x = x[:, :, ::stride, ::stride]
         if extra:
-            before = extra // 2 if self.zero_pad == "both" else 0
             x = F.pad(x, (0, 0, 0, 0, before, extra - before))
         return x
 

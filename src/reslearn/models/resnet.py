@@ -24,6 +24,7 @@ from reslearn.models.blocks import (
     ZeroPadShortcut,
     subsample,
 )
+from reslearn.models.layout import GlobalAvgPool2d
 
 Block = type[BasicBlock | Bottleneck]
 #: What follows the last feature map: global average pooling (the paper's), global max pooling,
@@ -332,7 +333,7 @@ class ResNet(nn.Module):
 def _head_pool(pool: str, channels: int, map_size: int | None) -> tuple[nn.Module, int]:
     """The pooling before the classifier, and the classifier's input width."""
     if pool == "avg":
-        return nn.AdaptiveAvgPool2d(1), channels
+        return GlobalAvgPool2d(), channels
     if pool == "max":
         return nn.AdaptiveMaxPool2d(1), channels
     _check_positive_int("map_size", map_size)
