@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reslearn.choices import CONCRETE_PRECISIONS, CPU_INFERENCE_BATCH
+from reslearn.models import ResNet
 from reslearn.models.fold import fold_batch_norm
 from reslearn.precision import autocast
 
@@ -29,10 +30,9 @@ def inference_batch(batch_size: int, device: torch.device) -> int:
 def inference_model(model: nn.Module, *, channels_last: bool = True) -> nn.Module:
     """The network as inference runs it: an eval-mode copy with every batch norm folded into
     the convolution before it (``reslearn.models.fold``), in channels_last memory when asked.
-    A compiled network is returned as it is (its graph is already fixed)."""
-    if hasattr(model, "_orig_mod"):  # torch.compile's wrapper (without importing torch._dynamo)
-        return model
-    folded = fold_batch_norm(model)
+    Any other module (a compiled network, a wrapper) runs as it is: the folding follows the
+    ``convK`` -> ``bnK`` order of reslearn's own blocks."""
+    folded = fold_batch_norm(model) if isinstance(model, ResNet) else model
     if channels_last:
         folded.to(memory_format=torch.channels_last)
     return folded
