@@ -53,7 +53,7 @@ def onednn_table(step: Callable[[int], object], at_step: int) -> list[str]:
     """Lines of a table of oneDNN primitives over one step; a line that says why when oneDNN's
     verbose output is unavailable on this machine."""
     verbose = getattr(torch.backends, "mkldnn", None)
-    if verbose is None or not hasattr(verbose, "verbose") or not torch.backends.mkldnn.is_available():
+    if verbose is None or not hasattr(verbose, "verbose") or not verbose.is_available():
         return ["oneDNN verbose output is unavailable here (this torch has no oneDNN); "
                 "the profiler table above stands"]  # fmt: skip
 

@@ -42,7 +42,9 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
         "ToCopyBackward0", "CloneBackward0",
     )),
     ("convolution forward", ("aten::conv2d", "aten::convolution", "aten::mkldnn_convolution")),
-    ("convolution backward (data + weight)", ("ConvolutionBackward0", "aten::convolution_backward")),
+    ("convolution backward (data + weight)", (
+        "ConvolutionBackward0", "aten::convolution_backward",
+    )),
     ("batch norm forward", ("aten::batch_norm", "aten::native_batch_norm", "aten::_batch_norm*")),
     ("batch norm backward", ("NativeBatchNormBackward0", "aten::native_batch_norm_backward")),
     ("ReLU forward", ("aten::relu", "aten::relu_", "aten::clamp_min_")),

@@ -52,7 +52,8 @@ def predict_logits(
     under ``torch.inference_mode``, with bf16 or fp16 autocast or in fp32 (``precision``;
     ``reslearn.precision.choose_for_model`` measures which is fastest), in batches of
     ``batch_size`` (``inference_batch`` says which is fastest on a device); with
-    ``channels_last`` each batch is fed in that memory format. In fp32 the logits equal the eval-mode model's up to float rounding.
+    ``channels_last`` each batch is fed in that memory format. In fp32 the logits equal the
+    eval-mode model's up to float rounding.
     """
     if precision not in CONCRETE_PRECISIONS:
         raise ValueError(

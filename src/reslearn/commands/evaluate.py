@@ -57,18 +57,19 @@ def _evaluate_arrays(trained: TrainedModel, arrays, args: argparse.Namespace) ->
     import torch
 
     from reslearn.data.device_data import to_device_uint8
-    from reslearn.evaluate import evaluate_logits, predict_logits
+    from reslearn.evaluate import evaluate_logits, inference_model, predict_logits
 
     device = trained.normalizer.mean.device
     shape = (trained.in_channels, *trained.image_size)
     batch = _batch_size(args, device)
-    precision = _precision(args, trained, device, min(batch, len(arrays.images)), shape)
+    net = inference_model(trained.model)  # folded once: measured and run as it is
+    precision = _precision(args, trained, device, min(batch, len(arrays.images)), shape, net)
     logits = []
     for start in range(0, len(arrays.images), _CHUNK):
         chunk = to_device_uint8(arrays.images[start : start + _CHUNK], device)
         inputs = trained.normalizer(chunk)  # channels_last memory already
         logits.append(
-            predict_logits(trained.model, inputs, batch_size=batch, precision=precision)
+            predict_logits(net, inputs, batch_size=batch, precision=precision)
         )
     labels = torch.as_tensor(arrays.labels, dtype=torch.int64)
     return evaluate_logits(torch.cat(logits), labels, num_classes=len(trained.classes))
@@ -81,14 +82,16 @@ def _batch_size(args, device) -> int:
     return args.batch_size or inference_batch(_GPU_BATCH, device)
 
 
-def _precision(args, trained: TrainedModel, device, batch: int, shape) -> str:
+def _precision(args, trained: TrainedModel, device, batch: int, shape, net=None) -> str:
     """``--precision`` as given, or (auto, the default) the fastest inference precision measured
-    on this network, batch and device (cached), said in one line unless --json."""
+    on this network as inference runs it (``net``, else made here), batch and device (cached),
+    said in one line unless --json."""
     from reslearn.evaluate import inference_model
     from reslearn.precision import choose_for_model
 
     choice = choose_for_model(
-        inference_model(trained.model), device=device, precision=args.precision or "auto",
+        net if net is not None else inference_model(trained.model), device=device,
+        precision=args.precision or "auto",
         channels_last=True, batch_size=batch, input_shape=shape, train=False,
         describe={"model": trained.name, "options": trained.metadata.get("options")},
     )  # fmt: skip
@@ -270,8 +273,8 @@ def _how_to_run(parser: argparse.ArgumentParser) -> None:
     """Batch, device, precision and how the images are read."""
     parser.add_argument(
         "--batch-size", type=count, metavar="N",
-        help=f"images per forward pass (default: {_GPU_BATCH} on a GPU, {CPU_INFERENCE_BATCH} on a CPU, "
-        "where larger batches run slower)",
+        help=f"images per forward pass (default: {_GPU_BATCH} on a GPU, {CPU_INFERENCE_BATCH} "
+        "on a CPU, where larger batches run slower)",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda if present")
     parser.add_argument(

@@ -64,7 +64,8 @@ def load_entry(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | N
         if meta.get("cache_version") != CACHE_VERSION:
             return None
         arrays = {
-            name: np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="c") for name in meta["arrays"]
+            name: np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="c")
+            for name in meta["arrays"]
         }
     except (OSError, ValueError, KeyError, TypeError):
         return None  # a damaged entry is rebuilt, never trusted

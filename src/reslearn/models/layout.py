@@ -17,7 +17,8 @@ from torch import nn
 
 def memory_format_of(x: torch.Tensor) -> torch.memory_format:
     """channels_last when ``x`` is stored so (and is not also contiguous NCHW), else NCHW."""
-    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+    if channels_last and not x.is_contiguous():
         return torch.channels_last
     return torch.contiguous_format
 
