@@ -34,8 +34,8 @@ def autograd_ops(model: nn.Module) -> nn.Module:
     for module in plain.modules():
         if isinstance(module, ZeroPadShortcut):
             module.keep_layout = False
-    if isinstance(plain.avgpool, nn.AdaptiveAvgPool2d):
-        plain.avgpool = nn.AdaptiveAvgPool2d(1)
+    if isinstance(plain.head_pool, nn.AdaptiveAvgPool2d):
+        plain.head_pool = nn.AdaptiveAvgPool2d(1)
     return plain
 
 

@@ -116,6 +116,12 @@ def baseline_entry(name, images, labels, batch, workers) -> Entry:
     return run
 
 
+def _endless(loader):
+    """The loader's batches, epoch after epoch, without end."""
+    while True:
+        yield from loader
+
+
 def trainer(
     name, images, labels, batch, device, setting: Setting | None, cache_dir: str, **forced
 ) -> Trainer:

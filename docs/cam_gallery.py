@@ -11,7 +11,7 @@ import argparse
 from matplotlib.figure import Figure
 
 from reslearn.analysis.cam import class_activation_maps, normalize_maps
-from reslearn.analysis.sampling import INTERPOLATIONS, upsample
+from reslearn.analysis.upsample import INTERPOLATIONS, upsample
 from reslearn.data.device_data import to_device_uint8
 from reslearn.predict import load_images
 from reslearn.report.overlay import blend

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from reslearn.analysis.cam import class_activation_maps, normalize_maps
-from reslearn.analysis.sampling import INTERPOLATIONS, upsample
+from reslearn.analysis.upsample import INTERPOLATIONS, upsample
 from reslearn.data.device_data import to_device_uint8
 from reslearn.data.sources import load_eval_sample
 from reslearn.hub import load_trained

@@ -78,7 +78,7 @@ def test_an_empty_summary_is_named_by_the_report(run_copy, capsys):
 
 
 def test_an_experiments_results_json(tmp_path):
-    from reslearn.experiments.report import write_experiment_report
+    from reslearn.experiments.report_page import write_experiment_report
 
     (tmp_path / "results.json").write_text('{"experiment": "degradation", "ti')
     with pytest.raises(UserError, match="results.json' is damaged: not valid JSON"):

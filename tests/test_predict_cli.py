@@ -11,9 +11,9 @@ from PIL import Image
 
 import reslearn
 from reslearn.cli import main
+from reslearn.data.image_files import load_image
 from reslearn.data.normalize import Normalizer
 from reslearn.evaluate import evaluate
-from reslearn.predict import load_image
 from reslearn.weights import save_weights
 
 CLASSES = ["ant", "bee", "cat"]

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 #: --device; ``reslearn.device.resolve_device`` turns one into a torch.device.
 DEVICES = ("auto", "cpu", "cuda")
+#: The concrete precisions, the one list of their names: what ``auto`` chooses among and what a
+#: network runs in, in the order a tie is decided (``reslearn.precision.setting.pick``).
+PREFERRED_PRECISIONS = ("fp32", "bf16", "fp16")
+CONCRETE_PRECISIONS = tuple(sorted(PREFERRED_PRECISIONS))  # in alphabetical order, as printed
 #: --precision; ``auto`` measures (see ``reslearn.precision``).
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-#: The concrete precisions: what ``auto`` chooses among and what a network runs in.
-CONCRETE_PRECISIONS = PRECISIONS[1:]
+PRECISIONS = ("auto", *CONCRETE_PRECISIONS)
 #: On a CPU, inference runs best in batches of at most this many images: a larger batch's
 #: activations leave the caches (resnet20 on a 2-core AMD EPYC, BN folded: 3,450 img/s at 64
 #: against 2,190 at 500 in fp32; docs/speed.md). ``reslearn.evaluate.inference_batch`` uses it.
 CPU_INFERENCE_BATCH = 64
+#: The inference batch on a GPU, where larger batches keep it busy.
+GPU_INFERENCE_BATCH = 500
 
 #: Input normalisation (``reslearn.data.normalize``).
 NORMALIZATIONS = ("per-pixel", "per-channel", "imagenet")
@@ -31,7 +35,7 @@ VIEWS = ("center", "10crop", "multiscale")
 #: The multiscale view's shorter sides, as in the paper (``reslearn.data.imagenet_views``).
 MULTISCALE_SIDES = (224, 256, 384, 480, 640)
 
-#: Up-sampling modes of class activation maps (``reslearn.analysis.sampling``).
+#: Up-sampling modes of class activation maps (``reslearn.analysis.upsample``).
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 #: How a shifted image's border is filled (``reslearn.analysis.shift``).
 SHIFT_MODES = ("circular", "zero")

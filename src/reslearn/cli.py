@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 
 from reslearn.commands import COMMANDS
-from reslearn.commands.common import Parser, parse_option
+from reslearn.commands.arguments import Parser, parse_option
 from reslearn.errors import KNOWN_ERRORS, for_the_command_line
 from reslearn.version import __version__
 

@@ -20,6 +20,7 @@ from safetensors import safe_open
 from torch import nn
 
 from reslearn.atomic import atomic_write
+from reslearn.data.device_data import to_device_uint8
 from reslearn.data.normalize import Normalizer
 from reslearn.errors import UserError
 from reslearn.models import ResNet, create_model
@@ -46,6 +47,10 @@ class TrainedModel:
     def name(self) -> str:
         """The registry name of the network, e.g. ``resnet20``."""
         return self.metadata["model"]
+
+    def prepare(self, images) -> torch.Tensor:
+        """uint8 (N, H, W, C) host images -> the network's input: on its device, normalised."""
+        return self.normalizer(to_device_uint8(images, self.normalizer.mean.device))
 
     def check_data(
         self,

@@ -9,7 +9,7 @@ from reslearn.analysis.cam import (
     grad_cam_layers,
     normalize_maps,
 )
-from reslearn.analysis.sampling import upsample
+from reslearn.analysis.upsample import upsample
 from reslearn.models import create_model
 
 

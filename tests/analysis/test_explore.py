@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw
 
 import reslearn
 from reslearn.analysis.cam import class_activation_maps, grad_cam
-from reslearn.analysis.sampling import INTERPOLATIONS, interpolation_matrix, upsample
 from reslearn.analysis.shift import measure_equivariance
+from reslearn.analysis.upsample import INTERPOLATIONS, interpolation_matrix, upsample
 from reslearn.cli import main
 from reslearn.data.normalize import Normalizer
 from reslearn.explore import explore_image, shift_grid, uses_cam

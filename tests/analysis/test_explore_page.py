@@ -15,7 +15,7 @@ from test_explore import CIFAR_CLASSES, scene, shifted, write_weights
 
 import reslearn
 from reslearn.analysis.cam import class_activation_maps, normalize_maps
-from reslearn.analysis.sampling import upsample
+from reslearn.analysis.upsample import upsample
 from reslearn.cli import main
 
 #: The size budget: a page of 12 CIFAR-sized images through one ResNet-20, at the default shift

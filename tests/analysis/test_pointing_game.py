@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from reslearn.analysis.cam import class_activation_maps, pointing_game
-from reslearn.analysis.sampling import upsample
+from reslearn.analysis.upsample import upsample
 from reslearn.data.device_data import to_device_uint8
 from reslearn.train import TrainConfig, train
 from reslearn.weights import load_weights

@@ -11,10 +11,10 @@ from PIL import Image
 
 from reslearn.data import load_dataset
 from reslearn.data.decode import decode_file
+from reslearn.data.image_files import load_image
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sources import list_image_folder
 from reslearn.data.stream import StreamData, TrainViewSettings, read_rgb
-from reslearn.predict import load_image
 
 HEIGHT, WIDTH = 48, 80  # not square: a quarter turn shows in the shape
 

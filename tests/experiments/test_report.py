@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from reslearn.cli import main
-from reslearn.experiments.report import budget_text
+from reslearn.experiments.report_page import budget_text
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 import reslearn.experiments
 from reslearn.cli import main
 from reslearn.experiments import ExperimentSettings
-from reslearn.experiments.report import reproduce_command
+from reslearn.experiments.report_page import reproduce_command
 from reslearn.experiments.settings import WHERE_NOT_WHAT
 
 

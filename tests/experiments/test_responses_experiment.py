@@ -8,7 +8,7 @@ from reslearn.data import load_dataset
 from reslearn.data.device_data import to_device_uint8
 from reslearn.data.sampling import sample_indices
 from reslearn.experiments import get_experiment, run_experiment
-from reslearn.experiments.report import write_experiment_report
+from reslearn.experiments.report_page import write_experiment_report
 from reslearn.train import TrainConfig, train
 from reslearn.weights import load_weights
 

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from reslearn.experiments import get_experiment, run_experiment
-from reslearn.experiments.report import write_experiment_report
+from reslearn.experiments.report_page import write_experiment_report
 from reslearn.train.metrics import read_metrics
 
 

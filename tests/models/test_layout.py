@@ -76,7 +76,7 @@ def test_whole_network_gradients_unchanged() -> None:
     for module in plain.modules():
         if isinstance(module, ZeroPadShortcut):
             module.keep_layout = False
-    plain.avgpool = nn.AdaptiveAvgPool2d(1)
+    plain.head_pool = nn.AdaptiveAvgPool2d(1)
     x = torch.randn(8, 3, 32, 32).contiguous(memory_format=CL)
     y = torch.randint(0, 10, (8,))
     for net in (model, plain):

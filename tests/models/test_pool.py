@@ -10,7 +10,7 @@ import reslearn
 def test_the_three_heads():
     x = torch.randn(2, 3, 32, 32)
     avg = reslearn.create_model("resnet20").eval()
-    assert avg.pool == "avg" and isinstance(avg.avgpool, torch.nn.AdaptiveAvgPool2d)
+    assert avg.pool == "avg" and isinstance(avg.head_pool, torch.nn.AdaptiveAvgPool2d)
     maxed = reslearn.create_model("resnet20", pool="max").eval()
     maxed.load_state_dict(avg.state_dict())  # the same parameters
     features = avg.forward_features(x)

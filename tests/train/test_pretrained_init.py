@@ -9,7 +9,7 @@ import torchvision
 
 from reslearn.models import create_model
 from reslearn.train import TrainConfig, train
-from reslearn.train.init import init_model_options, load_initial_weights
+from reslearn.train.pretrained_init import init_model_options, load_initial_weights
 
 
 @pytest.fixture(scope="module")

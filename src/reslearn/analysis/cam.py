@@ -32,7 +32,7 @@ class ClassMaps:
 def _check_cam_model(model: nn.Module) -> None:
     if not (
         isinstance(model, ResNet)
-        and isinstance(model.avgpool, nn.AdaptiveAvgPool2d)
+        and isinstance(model.head_pool, nn.AdaptiveAvgPool2d)
         and isinstance(model.fc, nn.Linear)
     ):
         raise ValueError(

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from reslearn.choices import DEVICES, INTERPOLATIONS
-from reslearn.commands.common import count, paragraph
-from reslearn.rundir import resolve_weights
+from reslearn.commands.arguments import count, paragraph
 from reslearn.text import display_name, display_names
 
 
@@ -33,21 +32,17 @@ def _target(class_name: str | None, classes: list[str]) -> int | None:
 def run(args: argparse.Namespace) -> int:
     """Write one overlay PNG per image and class, and predictions.json."""
     from reslearn.analysis.cam import class_activation_maps, grad_cam, normalize_maps
-    from reslearn.analysis.sampling import upsample
-    from reslearn.data.device_data import to_device_uint8
+    from reslearn.analysis.upsample import upsample
     from reslearn.device import resolve_device
-    from reslearn.hub import load_trained
-    from reslearn.predict import load_images
+    from reslearn.open_trained import open_for_analysis
     from reslearn.report.overlay import save_map_figure
 
     if args.layer and args.method == "cam":
         raise ValueError("--layer applies to Grad-CAM; add --method gradcam")
-    weights, _, _ = resolve_weights(args.weights)
-    trained = load_trained(weights, device=resolve_device(args.device))
+    opened = open_for_analysis(args.weights, files=args.images, device=resolve_device(args.device))
+    trained = opened.trained
     target = _target(args.class_name, trained.classes)
-    images = load_images(args.images, trained)
-    device = trained.normalizer.mean.device
-    x = trained.normalizer(to_device_uint8(images, device)).float()
+    images, x = opened.images.images, opened.inputs()
     if args.method == "cam":
         result = class_activation_maps(trained.model, x, target=target, topk=args.topk)
     else:
@@ -75,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         line = f"{path}: " + ", ".join(f"{e['class']} {e['probability']:.1%}" for e in entries)
         print(display_name(line))  # class names are folder names: any bytes
     summary = {
-        "weights": str(weights),
+        "weights": str(opened.weights),
         "method": args.method,
         "layer": result.layer,
         "interpolation": args.interpolation,

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from reslearn.choices import AKAMASTER_FILES, AKAMASTER_REPOSITORY
-from reslearn.commands.common import check_output, paragraph
+from reslearn.commands.arguments import check_output, paragraph
 
 FORMATS = ("akamaster",)
 

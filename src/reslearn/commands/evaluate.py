@@ -9,97 +9,30 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reslearn.choices import CPU_INFERENCE_BATCH, DEVICES, MULTISCALE_SIDES, PRECISIONS, VIEWS
-from reslearn.commands.common import count, natural, paragraph, sizes
-from reslearn.rundir import resolve_weights
+from reslearn.choices import (
+    CPU_INFERENCE_BATCH,
+    DEVICES,
+    GPU_INFERENCE_BATCH,
+    MULTISCALE_SIDES,
+    PRECISIONS,
+    VIEWS,
+)
+from reslearn.commands.arguments import count, natural, paragraph, sizes
 from reslearn.text import display_name
 
 if TYPE_CHECKING:
     from reslearn.evaluate import Evaluation
-    from reslearn.weights import TrainedModel
+    from reslearn.precision import Choice
 
 _TABLE_ROWS = 20  # classes up to which the whole per-class table is printed
-_CHUNK = 8192  # images normalised on the device at a time
-_GPU_BATCH = 500  # --batch-size's default on a GPU (a CPU's: CPU_INFERENCE_BATCH)
 
 
-def _data_spec(args: argparse.Namespace, config: dict) -> str:
-    """--data, else the data the run was trained on."""
-    spec = args.data or config.get("data")
-    if not isinstance(spec, str) or not spec:
-        raise ValueError("--data is required with a weights file (a run directory knows its data)")
-    return spec
-
-
-def _load_split(args: argparse.Namespace, trained: TrainedModel, config: dict):
-    """(data spec, dataset name, the split's ImageArrays), checked against the network."""
-    from reslearn.data import load_dataset
-
-    spec = _data_spec(args, config)
-    dataset = load_dataset(
-        spec,
-        image_size=trained.image_size[0],
-        cache_dir=args.cache_dir or config.get("cache_dir"),
-        skip_bad_images=args.skip_bad_images or bool(config.get("skip_bad_images", False)),
-        workers=config.get("workers"),
-        progress=not args.json,
-    )
-    arrays = dataset.test if args.split == "test" else dataset.train
-    if arrays is None:
-        raise ValueError(f"data '{spec}' has no {args.split} split; try --split train")
-    _, height, width, channels = arrays.images.shape
-    trained.check_data(spec, arrays.classes, channels=channels, image_size=(height, width))
-    return spec, getattr(dataset, "name", spec), arrays
-
-
-def _evaluate_arrays(trained: TrainedModel, arrays, args: argparse.Namespace) -> Evaluation:
-    """Chunks of uint8 images go to the device and are normalised there; then the metrics."""
-    import torch
-
-    from reslearn.data.device_data import to_device_uint8
-    from reslearn.evaluate import evaluate_logits, inference_model, predict_logits
-
-    device = trained.normalizer.mean.device
-    shape = (trained.in_channels, *trained.image_size)
-    batch = _batch_size(args, device)
-    net = inference_model(trained.model)  # folded once: measured and run as it is
-    precision = _precision(args, trained, device, min(batch, len(arrays.images)), shape, net)
-    logits = []
-    for start in range(0, len(arrays.images), _CHUNK):
-        chunk = to_device_uint8(arrays.images[start : start + _CHUNK], device)
-        inputs = trained.normalizer(chunk)  # channels_last memory already
-        logits.append(
-            predict_logits(net, inputs, batch_size=batch, precision=precision)
-        )
-    labels = torch.as_tensor(arrays.labels, dtype=torch.int64)
-    return evaluate_logits(torch.cat(logits), labels, num_classes=len(trained.classes))
-
-
-def _batch_size(args, device) -> int:
-    """--batch-size, or the fastest batch for this device."""
-    from reslearn.evaluate import inference_batch
-
-    return args.batch_size or inference_batch(_GPU_BATCH, device)
-
-
-def _precision(args, trained: TrainedModel, device, batch: int, shape, net=None) -> str:
-    """``--precision`` as given, or (auto, the default) the fastest inference precision measured
-    on this network as inference runs it (``net``, else made here), batch and device (cached),
-    said in one line unless --json."""
-    from reslearn.evaluate import inference_model
-    from reslearn.precision import choose_for_model
-
-    choice = choose_for_model(
-        net if net is not None else inference_model(trained.model), device=device,
-        precision=args.precision or "auto",
-        channels_last=True, batch_size=batch, input_shape=shape, train=False,
-        describe={"model": trained.name, "options": trained.metadata.get("options")},
-    )  # fmt: skip
+def _say(choice: Choice, args: argparse.Namespace) -> None:
+    """The precision's warnings, and how it was chosen unless forced or --json."""
     for note in choice.notes:
         print(f"warning: {note}", file=sys.stderr)
     if choice.source != "forced" and not args.json:
         print(choice.describe(), file=sys.stderr)
-    return choice.precision
 
 
 def _summary(trained, weights, data_name, split, result: Evaluation, png: Path) -> str:
@@ -125,14 +58,14 @@ def _summary(trained, weights, data_name, split, result: Evaluation, png: Path) 
     return display_name("\n".join(lines))  # folder names may hold bytes that are not UTF-8
 
 
-def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config: dict) -> int:
+def _evaluate_views(args, opened) -> int:
     """The paper's test views on an image folder, streamed: one evaluation per view."""
     from reslearn.data.sources import default_workers, list_image_folder
-    from reslearn.data.stream_eval import StreamEval
-    from reslearn.evaluate import evaluate_logits, view_scores
+    from reslearn.evaluate import choose_precision, default_batch, evaluate_view
     from reslearn.report import format_table, plot_confusion
 
-    spec = _data_spec(args, config)
+    trained, weights, run_dir = opened.trained, opened.weights, opened.run_dir
+    spec = _data_spec(args, opened.settings)
     listing = list_image_folder(spec)
     if args.split not in listing.splits:
         raise ValueError(f"data '{spec}' has no {args.split} split; try --split train")
@@ -140,23 +73,20 @@ def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config:
     trained.check_data(spec, listing.classes)
     if trained.in_channels != 3:
         raise ValueError(f"--views needs an RGB network; this one takes {trained.in_channels}")
-    device = trained.normalizer.mean.device
     shape = (3, trained.image_size[0], trained.image_size[0])
-    batch = _batch_size(args, device)
-    precision = _precision(args, trained, device, min(batch, len(files)), shape)
+    batch = default_batch(args.batch_size, opened.device)
+    choice = choose_precision(
+        trained, None, precision=args.precision, batch=min(batch, len(files)), shape=shape
+    )
+    _say(choice, args)
     workers = args.workers if args.workers is not None else default_workers()
-    skip_bad = args.skip_bad_images or bool(config.get("skip_bad_images", False))
+    skip_bad = args.skip_bad_images or bool(opened.settings.get("skip_bad_images", False))
     results, rows = {}, []
     for view in args.views:
-        evaluation = StreamEval(
-            files, labels, trained.normalizer, view=view, crop=trained.image_size[0],
-            workers=workers, batch_size=batch, skip_bad=skip_bad, sides=args.scales,
+        result = evaluate_view(
+            trained, files, labels, view, batch=batch, precision=choice.precision,
+            workers=workers, skip_bad=skip_bad, sides=args.scales, progress=not args.json,
         )  # fmt: skip
-        scores, targets = view_scores(
-            trained.model, evaluation.batches(device, progress=not args.json),
-            precision=precision, channels_last=True,
-        )  # fmt: skip
-        result = evaluate_logits(scores, targets, num_classes=len(trained.classes))
         base = run_dir / "confusion" if run_dir is not None else weights.with_suffix("")
         png = Path(f"{base}-{view}{'' if args.split == 'test' else '-' + args.split}.png")
         title = f"{trained.name} on {listing.name} ({args.split}, {view}): "
@@ -177,6 +107,14 @@ def _evaluate_views(args, trained: TrainedModel, weights: Path, run_dir, config:
     return 0
 
 
+def _data_spec(args: argparse.Namespace, settings: dict) -> str:
+    """--data, else the data the run was trained on."""
+    spec = args.data or settings.get("data")
+    if not isinstance(spec, str) or not spec:
+        raise ValueError("--data is required with a weights file (a run directory knows its data)")
+    return spec
+
+
 def _view_detail(view: str, crop: int, scales) -> str:
     shorter = round(crop * 256 / 224)
     if view == "center":
@@ -189,15 +127,21 @@ def _view_detail(view: str, crop: int, scales) -> str:
 def run(args: argparse.Namespace) -> int:
     """Evaluate weights on a data split; print a summary or JSON and save the confusion PNG."""
     from reslearn.device import resolve_device
-    from reslearn.hub import load_trained
+    from reslearn.evaluate import evaluate_opened
+    from reslearn.open_trained import open_for_analysis, open_weights
     from reslearn.report import plot_confusion
 
-    weights, run_dir, config = resolve_weights(args.weights)
-    trained = load_trained(weights, device=resolve_device(args.device))
+    opened = open_weights(args.weights, resolve_device(args.device))
     if args.views:
-        return _evaluate_views(args, trained, weights, run_dir, config)
-    spec, data_name, arrays = _load_split(args, trained, config)
-    result = _evaluate_arrays(trained, arrays, args)
+        return _evaluate_views(args, opened)
+    opened = open_for_analysis(
+        opened, data=_data_spec(args, opened.settings), split=args.split,
+        cache_dir=args.cache_dir, skip_bad_images=args.skip_bad_images, progress=not args.json,
+        check_size=True,
+    )  # fmt: skip
+    result, choice = evaluate_opened(opened, batch_size=args.batch_size, precision=args.precision)
+    _say(choice, args)
+    trained, weights, run_dir, spec = opened.trained, opened.weights, opened.run_dir, opened.data
     suffix = "" if args.split == "test" else f"-{args.split}"
     if args.out:
         png = Path(args.out)
@@ -205,13 +149,14 @@ def run(args: argparse.Namespace) -> int:
         png = run_dir / f"confusion{suffix}.png"
     else:
         png = weights.with_name(f"{weights.stem}-confusion{suffix}.png")
-    title = f"{trained.name} on {data_name} ({args.split}): top-1 error {result.top1_error:.2%}"
+    title = f"{trained.name} on {opened.data_name} ({args.split}): "
+    title += f"top-1 error {result.top1_error:.2%}"
     plot_confusion(result.confusion, trained.classes, png, title=title)
     if args.json:
         head = {"model": trained.name, "weights": str(weights), "data": spec, "split": args.split}
         print(json.dumps({**head, **result.as_dict(trained.classes), "confusion_png": str(png)}))
     else:
-        print(_summary(trained, weights, data_name, args.split, result, png))
+        print(_summary(trained, weights, opened.data_name, args.split, result, png))
     return 0
 
 
@@ -273,8 +218,8 @@ def _how_to_run(parser: argparse.ArgumentParser) -> None:
     """Batch, device, precision and how the images are read."""
     parser.add_argument(
         "--batch-size", type=count, metavar="N",
-        help=f"images per forward pass (default: {_GPU_BATCH} on a GPU, {CPU_INFERENCE_BATCH} "
-        "on a CPU, where larger batches run slower)",
+        help=f"images per forward pass (default: {GPU_INFERENCE_BATCH} on a GPU, "
+        f"{CPU_INFERENCE_BATCH} on a CPU, where larger batches run slower)",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda if present")
     parser.add_argument(

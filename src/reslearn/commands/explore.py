@@ -8,30 +8,40 @@ import sys
 from pathlib import Path
 
 from reslearn.choices import DEVICES
-from reslearn.commands.common import check_output, count, paragraph
+from reslearn.commands.arguments import check_output, count, paragraph
 
 _DEFAULT_IMAGES = 8
 
 
-def _page_images(args: argparse.Namespace, trained, settings: dict) -> list:
-    """The images to show: the files given, else a random sample of the data's test split."""
-    from reslearn.data.sources import load_eval_sample
+def _open_networks(args: argparse.Namespace, device) -> list:
+    """The network and, with --compare, the second one, each as (opened weights, label)."""
+    from reslearn.explore import check_comparable
+    from reslearn.open_trained import open_weights
+
+    targets = list(filter(None, (args.weights, args.compare)))
+    networks = [(open_weights(target, device), str(target)) for target in targets]
+    for opened, _ in networks[1:]:
+        check_comparable(networks[0][0].trained, opened.trained)
+    return networks
+
+
+def _page_images(args: argparse.Namespace, networks: list) -> list:
+    """The images to show: the files given, else a random sample of the data's test split
+    (--data, or the data of the first run that knows it)."""
     from reslearn.explore import PageImage
-    from reslearn.predict import load_images
+    from reslearn.open_trained import open_for_analysis
 
     if args.images and args.data:
         raise ValueError("give image files or --data, not both")
+    first = networks[0][0]
     if args.images:
-        pixels = load_images(args.images, trained)
+        pixels = open_for_analysis(first, files=args.images).images.images
         return [PageImage(Path(p).name, image) for p, image in zip(args.images, pixels)]
-    spec = args.data or settings.get("data")
+    known = [opened.settings.get("data") for opened, _ in networks if opened.settings.get("data")]
+    spec = args.data or (known[0] if known else None)
     if not spec:
         raise ValueError("give image files, or --data with a weights file (a run knows its data)")
-    sample = load_eval_sample(
-        spec, image_size=trained.image_size[0], count=args.count,
-        cache_dir=settings.get("cache_dir"),
-    )  # fmt: skip
-    trained.check_data(spec, sample.classes, channels=sample.images.shape[3])
+    sample = open_for_analysis(first, data=spec, count=args.count).images
     return [
         PageImage(f"test image {i + 1}", image, sample.classes[label])
         for i, (image, label) in enumerate(zip(sample.images, sample.labels))
@@ -52,26 +62,18 @@ def run(args: argparse.Namespace) -> int:
     """Compute every view, write the page, say where it is and how large."""
     from reslearn.atomic import atomic_write
     from reslearn.device import resolve_device
-    from reslearn.explore import check_comparable, check_settings, explore_page
-    from reslearn.hub import load_trained
-    from reslearn.rundir import resolve_weights
+    from reslearn.explore import check_settings, explore_page
 
     out = Path(args.out)
     check_output(out, overwrite=args.overwrite, example="explore.html")
-    device = resolve_device(args.device)
-    networks, settings = [], {}
-    for target in filter(None, (args.weights, args.compare)):
-        weights, _, found = resolve_weights(target)
-        settings = settings or found
-        networks.append((load_trained(weights, device=device), str(target)))
-    for trained, _ in networks[1:]:
-        check_comparable(networks[0][0], trained)
-    check_settings(networks[0][0], max_shift=args.max_shift, channels=args.channels)
-    images = _page_images(args, networks[0][0], settings)
+    networks = _open_networks(args, resolve_device(args.device))
+    check_settings(networks[0][0].trained, max_shift=args.max_shift, channels=args.channels)
+    images = _page_images(args, networks)
     print(f"exploring {len(images)} image(s), shifts up to {args.max_shift} px", file=sys.stderr)
     command = _command(args)
+    pairs = [(opened.trained, label) for opened, label in networks]
     page = explore_page(
-        networks, images, max_shift=args.max_shift, channels=args.channels, command=command
+        pairs, images, max_shift=args.max_shift, channels=args.channels, command=command
     )
     atomic_write(out, lambda file: file.write(page.encode("utf-8")), durable=False)
     print(f"{out} ({out.stat().st_size / 1e6:.1f} MB): open it in a browser, no server needed")

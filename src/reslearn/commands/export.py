@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reslearn.choices import EXPORT_FORMATS, EXPORT_SUFFIXES
-from reslearn.commands.common import check_output, count, paragraph
-from reslearn.rundir import resolve_weights
+from reslearn.commands.arguments import check_output, count, paragraph
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,35 +23,29 @@ def _format(args: argparse.Namespace, out: Path) -> str:
     raise ValueError(f"give --format ({', '.join(EXPORT_FORMATS)}); {out.name} does not say which")
 
 
-def _check_images(args, trained, settings: dict) -> tuple[np.ndarray, str]:
+def _check_images(args, opened) -> tuple[np.ndarray, str]:
     """Real test images when the data is known (--data, or the run's), else random pixels."""
     import numpy as np
 
-    from reslearn.data.sources import load_eval_sample
-
-    spec = args.data or settings.get("data")
-    if not spec:
-        height, width = trained.image_size
+    if opened.images is None:
+        height, width = opened.trained.image_size
         rng = np.random.default_rng(0)
-        pixels = rng.integers(0, 256, (args.images, height, width, trained.in_channels))
+        pixels = rng.integers(0, 256, (args.images, height, width, opened.trained.in_channels))
         return pixels.astype(np.uint8), "random images (give --data for real ones)"
-    sample = load_eval_sample(spec, image_size=trained.image_size[0], count=args.images)
-    trained.check_data(spec, sample.classes, channels=sample.images.shape[-1],
-                       image_size=tuple(sample.images.shape[1:3]))  # fmt: skip
-    return sample.images, f"test images of {spec}"
+    return opened.images.images, f"test images of {opened.data}"
 
 
 def run(args: argparse.Namespace) -> int:
     """Export, check against PyTorch, and say how close it came."""
     from reslearn.export import export
-    from reslearn.hub import load_trained
+    from reslearn.open_trained import open_for_analysis
 
     out = Path(args.output)
     check_output(out, overwrite=args.overwrite, example="model.onnx")
     fmt = _format(args, out)
-    weights, _, settings = resolve_weights(args.weights)
-    trained = load_trained(weights)
-    images, what = _check_images(args, trained, settings)
+    opened = open_for_analysis(args.weights, data=args.data, count=args.images, check_size=True)
+    trained = opened.trained
+    images, what = _check_images(args, opened)
     report = export(
         trained, out, format=fmt, images=images, dynamic_batch=args.dynamic_batch,
         with_preprocessing=args.with_preprocessing,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from reslearn.commands.common import count, paragraph, parse_option
+from reslearn.commands.arguments import count, paragraph, parse_option
 
 
 def run(args: argparse.Namespace) -> int:

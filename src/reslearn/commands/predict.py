@@ -6,21 +6,18 @@ import argparse
 import json
 
 from reslearn.choices import DEVICES
-from reslearn.commands.common import count, paragraph
-from reslearn.rundir import resolve_weights
+from reslearn.commands.arguments import count, paragraph
 from reslearn.text import display_name
 
 
 def run(args: argparse.Namespace) -> int:
     """Classify each image; print the top-k classes with probabilities, or JSON."""
     from reslearn.device import resolve_device
-    from reslearn.hub import load_trained
-    from reslearn.predict import classify, load_images
+    from reslearn.open_trained import open_for_analysis
+    from reslearn.predict import classify
 
-    weights, _, _ = resolve_weights(args.weights)
-    trained = load_trained(weights, device=resolve_device(args.device))
-    images = load_images(args.images, trained)
-    ranked = classify(trained, images, topk=args.topk)
+    opened = open_for_analysis(args.weights, files=args.images, device=resolve_device(args.device))
+    ranked = classify(opened.trained, opened.images.images, topk=args.topk)
     if args.json:
         out = [
             {

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reslearn.commands.common import paragraph
+from reslearn.commands.arguments import paragraph
 from reslearn.rundir import CONFIG
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the page and print where it is."""
     from reslearn.experiments.base import RESULTS_FILE
-    from reslearn.experiments.report import write_experiment_report
+    from reslearn.experiments.report_page import write_experiment_report
     from reslearn.report.run_report import write_run_report
 
     folder = Path(args.folder)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reslearn.choices import DEVICES, EXPERIMENTS, PRECISIONS
-from reslearn.commands.common import paragraph
+from reslearn.commands.arguments import paragraph
 from reslearn.train.recipes import RECIPES
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"name an experiment: {', '.join(EXPERIMENTS)} (or --list)")
     # imported only now, so that --list and a missing name answer without loading torch
     from reslearn.experiments import get_experiment, run_experiment
-    from reslearn.experiments.report import write_experiment_report
+    from reslearn.experiments.report_page import write_experiment_report
     from reslearn.train import TrainingStopped
 
     experiment = get_experiment(args.experiment)

@@ -9,36 +9,23 @@ import sys
 from pathlib import Path
 
 from reslearn.choices import DEVICES
-from reslearn.commands.common import count, paragraph
-from reslearn.rundir import resolve_weights
+from reslearn.commands.arguments import count, paragraph
 
 
 def run(args: argparse.Namespace) -> int:
     """Measure, write shift.json and shift.png, print the headline numbers."""
-    import torch
-
     from reslearn.analysis.shift import measure_equivariance, measure_invariance
-    from reslearn.data.device_data import to_device_uint8
-    from reslearn.data.sources import load_eval_sample
     from reslearn.device import resolve_device
-    from reslearn.hub import load_trained
+    from reslearn.open_trained import open_for_analysis
     from reslearn.report.shift_plots import plot_shift_report
 
-    weights, _, settings = resolve_weights(args.weights)
-    spec = args.data or settings.get("data")
-    if not spec:
-        raise ValueError("--data is required with a weights file (a run directory knows its data)")
-    device = resolve_device(args.device)
-    trained = load_trained(weights, device=device)
-    sample = load_eval_sample(
-        spec,
-        image_size=trained.image_size[0],
-        count=args.images,
-        cache_dir=settings.get("cache_dir"),
+    opened = open_for_analysis(
+        args.weights, data=args.data, count=args.images, device=resolve_device(args.device)
     )
-    trained.check_data(spec, sample.classes, channels=sample.images.shape[3])
-    x = trained.normalizer(to_device_uint8(sample.images, device)).float()
-    y = torch.as_tensor(sample.labels, dtype=torch.int64, device=device)
+    if opened.images is None:
+        raise ValueError("--data is required with a weights file (a run directory knows its data)")
+    trained, weights, spec = opened.trained, opened.weights, opened.data
+    x, y = opened.inputs(), opened.labels()
     print(f"measuring {trained.name} on {len(x):,} images", file=sys.stderr)
     invariance = measure_invariance(trained.model, x, y, max_shift=args.max_shift)
     shifts = sorted({1, 2, 3, 4, args.max_shift} - {0})

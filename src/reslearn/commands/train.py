@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reslearn.choices import DECODES, DEVICES, LOADERS, NORMALIZATIONS, PRECISIONS
-from reslearn.commands.common import int_list, paragraph, parse_option
+from reslearn.commands.arguments import int_list, paragraph, parse_option
 from reslearn.train.recipes import RECIPES, SCHEDULES
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reslearn.data.cache import (
+from reslearn.data.array_cache import (
     cache_key,
     default_cache_dir,
     entry_dir,

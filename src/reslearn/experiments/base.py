@@ -150,7 +150,7 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Train every planned run that is not finished yet, then write results.json into ``out``
     and hand the folder to ``draw`` (the command line's: report.html, through
-    ``reslearn.experiments.report.write_experiment_report``); returns the results.
+    ``reslearn.experiments.report_page.write_experiment_report``); returns the results.
 
     A finished run (summary.json present) is reused; an interrupted one is resumed from its
     checkpoint. A run trained with other settings is an error, never silently mixed in. The

@@ -10,18 +10,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from reslearn.analysis.shift import measure_invariance
-from reslearn.data.device_data import to_device_uint8
-from reslearn.data.sources import load_eval_sample
 from reslearn.device import resolve_device
 from reslearn.experiments.common import load_curves
 from reslearn.experiments.settings import ExperimentSettings
+from reslearn.open_trained import open_for_analysis
 from reslearn.report.curves import plot_curve_panels
 from reslearn.report.shift_plots import plot_accuracy_by_shift
 from reslearn.rundir import WEIGHTS
-from reslearn.weights import load_weights
 
 MAX_SHIFT = 8
 DEFAULT_IMAGES = 2000  # test images for the probes (--max-images)
@@ -32,21 +28,18 @@ def shift_probes(
 ) -> Iterator[tuple[Any, dict[str, Any]]]:
     """(run, the probe's report as a dict) for each finished run, in order."""
     device = resolve_device(settings.device)
-    sample = None
+    sample = None  # loaded for the first run, the same for every one
     for run in runs:
-        trained = load_weights(run.run_dir / WEIGHTS, device)
-        if sample is None:
-            sample = load_eval_sample(
-                settings.data, image_size=trained.image_size[0],
-                count=settings.max_images or DEFAULT_IMAGES, cache_dir=settings.cache_dir,
-                workers=settings.workers,
-            )  # fmt: skip
-        trained.check_data(settings.data, sample.classes, channels=sample.images.shape[3])
+        opened = open_for_analysis(
+            run.run_dir / WEIGHTS, data=settings.data, device=device, sample=sample,
+            count=settings.max_images or DEFAULT_IMAGES, cache_dir=settings.cache_dir,
+            workers=settings.workers,
+        )  # fmt: skip
+        sample = opened.images
         print(f"{experiment}: shift probes for {run.planned.name}", file=sys.stderr)
-        x = trained.normalizer(to_device_uint8(sample.images, device)).float()
-        y = torch.as_tensor(sample.labels, dtype=torch.int64, device=device)
+        x, y = opened.inputs(), opened.labels()
         max_shift = min(MAX_SHIFT, min(x.shape[-2:]) - 1)
-        report = measure_invariance(trained.model, x, y, max_shift=max_shift)
+        report = measure_invariance(opened.trained.model, x, y, max_shift=max_shift)
         yield run, dataclasses.asdict(report)
 
 

@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from reslearn.analysis import layer_responses
-from reslearn.data.device_data import to_device_uint8
-from reslearn.data.sources import load_eval_sample
 from reslearn.device import resolve_device
 from reslearn.experiments import paper
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
 from reslearn.experiments.common import claim
 from reslearn.models import model_info
+from reslearn.open_trained import open_for_analysis, open_weights
 from reslearn.rundir import WEIGHTS
-from reslearn.weights import load_weights
 
 _CHUNK = 500  # images per forward pass
 
@@ -64,24 +62,22 @@ class Responses(Experiment):
         device = resolve_device(settings.device)
         trained_here = {run.planned.config.model: run.run_dir / WEIGHTS for run in runs}
         measured = []
-        images_cache: dict[tuple, Any] = {}
+        samples: dict[tuple, Any] = {}  # one test sample per input size and channels
         for name in self.models(settings):
             path = Path(settings.weights.get(name) or trained_here[name])
-            trained = load_weights(path, device)
+            opened = open_weights(path, device)
+            trained = opened.trained
             if trained.name != name:
                 raise ValueError(f"--weights {name}={path} holds a {trained.name}, not a {name}")
             key = (trained.image_size, trained.in_channels)
-            if key not in images_cache:
-                images_cache[key] = _test_images(settings, trained.image_size[0])
-            sample = images_cache[key]
-            trained.check_data(settings.data, sample.classes, channels=sample.images.shape[3])
-            images = sample.images
-            print(f"responses: measuring {name} on {len(images):,} test images", file=sys.stderr)
-            batches = (
-                trained.normalizer(to_device_uint8(images[i : i + _CHUNK], device))
-                for i in range(0, len(images), _CHUNK)
-            )
-            layers = layer_responses(trained.model, batches)
+            opened = open_for_analysis(
+                opened, data=settings.data, count=settings.max_images,
+                cache_dir=settings.cache_dir, workers=settings.workers, sample=samples.get(key),
+            )  # fmt: skip
+            images = samples[key] = opened.images
+            print(f"responses: measuring {name} on {len(images.images):,} test images",
+                  file=sys.stderr)  # fmt: skip
+            layers = layer_responses(trained.model, opened.batches(_CHUNK))
             stds = [layer.std for layer in layers]
             measured.append(
                 {
@@ -89,7 +85,7 @@ class Responses(Experiment):
                     **_labels(name),
                     "weights": str(path),
                     "trained_here": name not in settings.weights,
-                    "images": len(images),
+                    "images": len(images.images),
                     "layers": [
                         {"index": x.index, "name": x.name, "std": x.std, "mean_abs": x.mean_abs}
                         for x in layers
@@ -134,16 +130,6 @@ class Responses(Experiment):
 def _labels(name: str) -> dict[str, Any]:
     info = model_info(name)
     return {"family": "plain" if info.plain else "resnet", "depth": info.depth}
-
-
-def _test_images(settings: ExperimentSettings, size: int):
-    return load_eval_sample(
-        settings.data,
-        image_size=size,
-        count=settings.max_images,
-        cache_dir=settings.cache_dir,
-        workers=settings.workers,
-    )
 
 
 def _claims(measured: list[dict]) -> list[dict]:

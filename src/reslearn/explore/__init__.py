@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from reslearn.data.device_data import to_device_uint8
 from reslearn.errors import SettingError, UserError
 from reslearn.explore.compute import explore_image, shift_grid, uses_cam
 from reslearn.explore.page import PageImage, network_entry, render_page
@@ -52,10 +51,9 @@ def check_settings(trained: TrainedModel, *, max_shift: int, channels: int) -> N
 
 
 def _views(trained: TrainedModel, images: list[PageImage], label: str, **options) -> list:
-    device = trained.normalizer.mean.device
     views = []
     for image in tqdm(images, desc=f"exploring {label}", unit="image", leave=False):
-        x = trained.normalizer(to_device_uint8(image.pixels[None], device)).float()
+        x = trained.prepare(image.pixels[None])
         views.append(explore_image(trained.model, x, **options))
     return views
 

@@ -28,7 +28,7 @@ def shift_grid(max_shift: int) -> list[tuple[int, int]]:
 
 def uses_cam(model: ResNet) -> bool:
     """Whether CAM applies: global average pooling followed by one linear layer."""
-    return isinstance(model.avgpool, torch.nn.AdaptiveAvgPool2d)
+    return isinstance(model.head_pool, torch.nn.AdaptiveAvgPool2d)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The precomputed views packed for the page: PNG data URIs for pictures and feature-map
 sheets, base64 bytes for class maps, rounded lists for the numbers. Everything the browser draws
 comes from these; the only arithmetic left to it is the map up-sampling, with the matrices of
-``reslearn.analysis.sampling.interpolation_matrix``."""
+``reslearn.analysis.upsample.interpolation_matrix``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from reslearn.analysis.sampling import INTERPOLATIONS, interpolation_matrix
+from reslearn.analysis.upsample import INTERPOLATIONS, interpolation_matrix
 from reslearn.explore.compute import ImageView
 
 FEATURE_LEVELS = 16  # grey levels of the feature maps: 4-bit PNGs, a quarter the size of 8-bit

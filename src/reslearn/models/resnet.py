@@ -149,7 +149,7 @@ class ResNet(nn.Module):
         #: Channels of the last feature map (the classifier's input).
         self.num_features = self.inplanes
         self.pool, self.map_size = pool, map_size if pool == "flatten" else None
-        self.avgpool, head_in = _head_pool(pool, self.inplanes, map_size)  # torchvision's name
+        self.head_pool, head_in = _head_pool(pool, self.inplanes, map_size)  # avg, max or none
         self.fc = nn.Linear(head_in, num_classes)
         self.zero_pad = zero_pad
         for module in self.modules():
@@ -219,6 +219,11 @@ class ResNet(nn.Module):
         if isinstance(first, Bottleneck):
             return "v1" if first.stride_in_1x1 else "v1.5"
         return "-"
+
+    @property
+    def avgpool(self) -> nn.Module:
+        """torchvision's name for ``head_pool``, for code written against torchvision."""
+        return self.head_pool
 
     @property
     def is_plain(self) -> bool:
@@ -311,7 +316,7 @@ class ResNet(nn.Module):
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pooling (or the ``pool`` chosen), then (unless ``pre_logits``) the
         linear classifier."""
-        pooled = torch.flatten(self.avgpool(features), 1)
+        pooled = torch.flatten(self.head_pool(features), 1)
         return pooled if pre_logits else self.fc(pooled)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

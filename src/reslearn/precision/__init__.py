@@ -11,7 +11,7 @@ Intel Xeon without AMX, so no fixed default suits every machine. Decisions are c
 """
 
 from reslearn.device import PRECISIONS
-from reslearn.precision.cache import DecisionCache, cache_key, default_cache
+from reslearn.precision.decision_cache import DecisionCache, cache_key, default_cache
 from reslearn.precision.measure import choose, choose_for_model, step_timer
 from reslearn.precision.setting import (
     TIE,

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reslearn.precision.cache import DecisionCache, cache_key, default_cache
+from reslearn.precision.decision_cache import DecisionCache, cache_key, default_cache
 from reslearn.precision.setting import Choice, Setting, autocast, input_dtype, pick
 from reslearn.precision.support import candidates
 

@@ -10,9 +10,11 @@ from typing import Any
 
 import torch
 
+from reslearn.choices import PREFERRED_PRECISIONS
+
 #: Rates within this fraction of the fastest count as a tie, which fp32 wins.
 TIE = 0.03
-_PREFERENCE = {"fp32": 0, "bf16": 1, "fp16": 2}
+_PREFERENCE = {name: rank for rank, name in enumerate(PREFERRED_PRECISIONS)}
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -34,8 +34,9 @@ from reslearn.train.config import TrainConfig
 from reslearn.train.distributed import Distributed
 from reslearn.train.distributed import setup as setup_distributed
 from reslearn.train.environment import environment
-from reslearn.train.init import InitReport, init_model_options, load_initial_weights
+from reslearn.train.precision_choice import choose_run_precision
 from reslearn.train.prepare import Prepared, prepare
+from reslearn.train.pretrained_init import InitReport, init_model_options, load_initial_weights
 from reslearn.train.resume import (
     checkpoint_acceptor,
     data_changed,
@@ -43,7 +44,6 @@ from reslearn.train.resume import (
     recorded_precision,
     restarted_run,
 )
-from reslearn.train.speed import choose_run_precision
 from reslearn.train.trainer import LoopHooks, Trainer, check_batch_split
 from reslearn.train.writer import RunWriter
 

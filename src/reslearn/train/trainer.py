@@ -28,10 +28,10 @@ from reslearn.precision import Choice, allow_tf32, autocast
 from reslearn.train.checkpoint import rng_state, set_rng_state
 from reslearn.train.config import TrainConfig
 from reslearn.train.distributed import Distributed, merge_evaluations
-from reslearn.train.init import backbone_and_head
 from reslearn.train.loop import LoopHooks, TrainingLoop, TrainingStopped
+from reslearn.train.precision_choice import choose_run_precision, needs_choice
+from reslearn.train.pretrained_init import backbone_and_head
 from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
-from reslearn.train.speed import choose_run_precision, needs_choice
 
 __all__ = ["EvalSet", "LoopHooks", "TrainData", "Trainer", "TrainingStopped", "check_batch_split"]
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from reslearn.choices import PREFERRED_PRECISIONS
 from reslearn.data.device_data import DeviceData
 from reslearn.precision import Choice, DecisionCache, Setting, choose_for_model, input_dtype
 
@@ -66,7 +67,7 @@ def cast_data(data: Any, eval_sets: dict[str, Any], precision: str) -> None:
             split.inputs = split.inputs.to(dtype)
 
 
-_ALL = [Setting(p, cl) for p in ("fp32", "bf16", "fp16") for cl in (True, False)]
+_ALL = [Setting(p, cl) for p in PREFERRED_PRECISIONS for cl in (True, False)]
 
 
 def agree(choice: Choice, where: Any, device: torch.device) -> Choice:
