@@ -11,7 +11,7 @@ DATA ?= $(if $(wildcard $(SHARED_CIFAR)),data/cifar10-jpeg,cifar10)
 MODEL ?= resnet20
 RECIPE ?= fast
 
-.PHONY: run test env clean
+.PHONY: run test test-fast env clean
 
 env: $(VENV)/.installed
 
@@ -30,7 +30,14 @@ run: env $(filter data/%,$(DATA))
 
 test: env
 	$(BIN)/lint-imports
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
+
+# The tier to run while working (about 2 minutes on 2 cores): no subprocess and no slow test.
+test-fast: env
+	$(BIN)/lint-imports
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q -m "not slow and not subprocess"
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

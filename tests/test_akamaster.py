@@ -15,6 +15,8 @@ from reslearn.hub import load_trained
 from reslearn.hub.akamaster import CIFAR10_CLASSES, check_sha256, read_akamaster
 from reslearn.weights import load_weights
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "akamaster"
 FILES = {"resnet20": SHARED / "resnet20-12fca82f.th", "resnet56": SHARED / "resnet56-4bfd9763.th"}
 needs_files = pytest.mark.skipif(

@@ -12,6 +12,8 @@ from reslearn.data.sources import list_image_folder
 from reslearn.data.stream import read_rgb
 from reslearn.text import display_name, plot_text
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 UNDECODABLE = os.fsdecode(b"caf\xe9")  # "caf\udce9": b"\xe9" alone is not UTF-8
 CLASSES = [UNDECODABLE, "$\\evil$", "<b>&amp;"]
 

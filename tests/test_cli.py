@@ -15,6 +15,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.subprocess
 def test_models_table_shows_measured_counts() -> None:
     result = run_cli("models")
     assert result.returncode == 0, result.stderr
@@ -46,11 +47,13 @@ def test_models_json(capsys) -> None:
     assert entry["parameters"] == 25_557_032
 
 
+@pytest.mark.slow
 def test_models_family_filter(capsys) -> None:
     assert main(["models", "--json", "--family", "cifar"]) == 0
     assert {e["family"] for e in json.loads(capsys.readouterr().out)} == {"cifar"}
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -72,6 +75,7 @@ def test_errors_are_one_line_without_traceback(args: list, message: str) -> None
     assert message in result.stderr
 
 
+@pytest.mark.subprocess
 def test_help_and_version() -> None:
     result = run_cli("models", "--help")
     assert result.returncode == 0 and "stride_in_1x1" in result.stdout

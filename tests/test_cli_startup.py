@@ -50,6 +50,7 @@ def _probe(code: str) -> dict:
     return json.loads(result.stdout.splitlines()[-1])
 
 
+@pytest.mark.subprocess
 def test_help_and_usage_errors_import_no_heavy_library() -> None:
     probe = _probe(_PROBE)
     exits = probe["exits"]
@@ -60,6 +61,7 @@ def test_help_and_usage_errors_import_no_heavy_library() -> None:
     assert probe["heavy"] == [], f"loaded while parsing: {probe['heavy']}"
 
 
+@pytest.mark.subprocess
 def test_importing_the_package_imports_no_heavy_library() -> None:
     code = "import reslearn, sys, json; print(json.dumps([m for m in HEAVY if m in sys.modules]))"
     assert _probe(code) == []

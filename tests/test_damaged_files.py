@@ -10,6 +10,8 @@ from reslearn.errors import UserError
 from reslearn.jsonfile import read_json
 from reslearn.train import TrainConfig, train
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, write_image_folder):

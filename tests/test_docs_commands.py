@@ -41,6 +41,8 @@ from PIL import Image
 
 from reslearn.cli import build_parser, main
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The pages in the order their blocks run (a page may use a run an earlier one trained).
 ORDER = ["README.md"] + [
@@ -364,6 +366,7 @@ def _output(argv: list[str], capsys) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_model_table_is_current(capsys) -> None:
     table = _block_after("docs/models.md", "<!-- output of `reslearn models`")
     assert table.strip() == _output(["models"], capsys).strip()

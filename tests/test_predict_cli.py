@@ -83,15 +83,25 @@ def test_eval_weights_file_prints_errors_and_writes_png(capsys, weights, data) -
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_eval_measures_its_precision_by_default(capsys, weights, data) -> None:
+@pytest.mark.parametrize("winner", ["fp32", "bf16"])
+def test_eval_measures_its_precision_by_default(capsys, weights, data, monkeypatch, tmp_path,
+                                                winner) -> None:  # fmt: skip
+    from reslearn.precision import DecisionCache, measure, support
+
+    if winner not in support.auto_precisions(torch.device("cpu")):
+        pytest.skip(f"auto does not measure {winner} on this CPU")
+
+    def timer(*args, **kwargs):  # rigged rates: the outcome does not depend on the load
+        return lambda s: (3000.0 if s.precision == winner else 1000.0) + 100 * s.channels_last
+
+    monkeypatch.setattr(measure, "step_timer", timer)
+    monkeypatch.setattr(measure, "default_cache", lambda: DecisionCache(tmp_path / "p.json"))
     code, out, err = run_main(capsys, "eval", weights, "--data", data, "--device", "cpu")
     assert code == 0, err
     line = next(x for x in err.splitlines() if x.startswith("precision: "))
-    assert "fp32" in line and ("measured" in line or "cached" in line)
-    chosen = line.split()[1]
-    assert chosen in ("bf16", "fp32")
+    assert line.startswith(f"precision: {winner} + channels_last") and "measured" in line
     # the printed result is the evaluation in the chosen precision
-    expected = expected_evaluation(weights, data, precision=chosen)
+    expected = expected_evaluation(weights, data, precision=winner)
     assert f"top-1 error  {expected.top1_error:.2%}" in out
 
 
@@ -191,6 +201,7 @@ def test_predict_json(capsys, weights, data) -> None:
         assert got == pytest.approx(dict(zip(CLASSES, expected.tolist())), abs=1e-5)
 
 
+@pytest.mark.subprocess
 def test_predict_undecodable_file_is_a_one_line_error(weights, tmp_path) -> None:
     fake = tmp_path / "x.png"
     fake.write_text("not an image\n")

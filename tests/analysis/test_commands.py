@@ -8,6 +8,8 @@ from PIL import Image
 from reslearn.cli import main
 from reslearn.train import TrainConfig, train
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, write_image_folder):
@@ -32,7 +34,24 @@ def test_overlays_and_predictions(run_dir, tmp_path, capsys):
     assert "000.png: " in capsys.readouterr().out
 
 
-def test_grad_cam_of_a_chosen_class_at_a_chosen_layer(run_dir, tmp_path):
+def test_grad_cam_of_a_chosen_class_at_a_chosen_layer(run_dir, tmp_path, monkeypatch):
+    import reslearn.analysis.cam as cam
+    import reslearn.analysis.upsample as upsampling
+
+    calls = []
+
+    def spy(module, name):
+        real = getattr(module, name)
+
+        def recorded(*args, **kwargs):
+            calls.append((name, args[1:], kwargs))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recorded)
+
+    for module, name in ((cam, "grad_cam"), (cam, "class_activation_maps"),
+                         (upsampling, "upsample")):  # fmt: skip
+        spy(module, name)
     run, data = run_dir
     image = str(data / "test" / "green" / "000.png")
     argv = ["cam", str(run), image, "-o", str(tmp_path), "--method", "gradcam",
@@ -40,6 +59,10 @@ def test_grad_cam_of_a_chosen_class_at_a_chosen_layer(run_dir, tmp_path):
     assert main(argv) == 0
     (record,) = json.loads((tmp_path / "predictions.json").read_text())["images"]
     assert [e["class"] for e in record["maps"]] == ["blue"]
+    names = [name for name, _, _ in calls]
+    assert names == ["grad_cam", "upsample"]  # --method reached the library, CAM did not run
+    assert calls[0][2]["layer"] == "layer2.1" and calls[0][2]["target"] == 0  # blue: class 0
+    assert calls[1][1][-1] == "nearest"  # --interpolation reached the up-sampling
 
 
 @pytest.mark.parametrize(

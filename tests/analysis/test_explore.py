@@ -185,6 +185,7 @@ def one_line_error(*args):
     return result.stderr
 
 
+@pytest.mark.subprocess
 def test_bad_input_is_refused_in_one_line(tmp_path, odd_images):
     image = str(odd_images[0])
     existing = tmp_path / "exists.html"

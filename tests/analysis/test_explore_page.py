@@ -115,6 +115,7 @@ def test_the_page_holds_both_networks_and_states_its_command(page):
     assert len(view["top"]) == side * side and len(view["errors"]["layer3"]) == side * side
 
 
+@pytest.mark.slow
 def test_twelve_images_fit_the_size_budget(tmp_path):
     files = []
     for seed in range(12):

@@ -12,6 +12,8 @@ from reslearn.data.device_data import to_device_uint8
 from reslearn.train import TrainConfig, train
 from reslearn.weights import load_weights
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 SIZE, SIDE = 32, 10  # image side and object side in pixels
 COLOURS = ((220, 40, 40), (40, 200, 40), (50, 60, 230))
 
@@ -47,6 +49,21 @@ def trained(tmp_path_factory):
     return load_weights(run.run_dir / "model.safetensors")
 
 
+def test_pointing_game_on_hand_made_maps():
+    """Peaks placed by hand: inside, on each edge (bottom and right exclusive), outside."""
+    peaks = [(5, 5), (2, 3), (6, 3), (2, 8), (4, 9), (0, 0)]
+    expected = [True, True, False, True, False, False]
+    maps = torch.zeros(len(peaks), 10, 12)
+    for i, (row, col) in enumerate(peaks):
+        maps[i, row, col] = 1.0
+    maps[:, 9, 11] = 0.5  # a lower second peak never wins
+    boxes = torch.tensor([[2, 3, 6, 9]] * len(peaks))  # rows 2-5, columns 3-8
+    assert pointing_game(maps, boxes).tolist() == expected
+    maps[0, 9, 11] = 2.0  # now the peak is outside the box
+    assert not pointing_game(maps[:1], boxes[:1]).item()
+
+
+@pytest.mark.slow
 def test_cam_peaks_land_on_the_object(trained):
     images, labels, boxes = make_images(300, np.random.default_rng(1))
     x = trained.normalizer(to_device_uint8(images, "cpu"))

@@ -1,8 +1,11 @@
 """Shift probes: the shift itself, equivariance exactly where the stride allows it, and the
 invariance report's bookkeeping."""
 
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from reslearn.analysis.shift import (
     measure_equivariance,
@@ -69,6 +72,37 @@ def test_invariance_report_bookkeeping():
     # the library names the setting; the CLI writes it as --max-shift (test_commands.py)
     with pytest.raises(SettingError, match="^max_shift must be between 1 and 31"):
         measure_invariance(model, x, labels, max_shift=32)
+
+
+def _warp(x: torch.Tensor, angle: float, scale: float) -> torch.Tensor:
+    """Rotate ``angle`` degrees clockwise (as torchvision's affine) and scale about the centre,
+    bilinear, zeros outside: the sampling grid built by hand for square images."""
+    a = math.radians(angle)
+    theta = torch.tensor([[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0]])
+    grid = F.affine_grid((theta / scale).expand(len(x), 2, 3), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def test_rotation_and_scale_match_an_independent_warp():
+    torch.manual_seed(0)  # a linear classifier of the pixels: its predictions move with them
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3)).eval()
+    x, labels = torch.randn(60, 3, 32, 32), torch.randint(0, 3, (60,))
+    angles, scales = (0, 7, -15, 30), (1.0, 0.8, 1.25)
+    report = measure_invariance(model, x, labels, max_shift=1, angles=angles, scales=scales)
+    with torch.no_grad():
+        base = model(x).argmax(1)
+        for probe, values, warp in (
+            (report.rotation, angles, lambda v: _warp(x, v, 1.0)),
+            (report.scale, scales, lambda v: _warp(x, 0.0, v)),
+        ):
+            assert probe["values"] == list(map(float, values))
+            for i, value in enumerate(values):
+                predicted = model(warp(value)).argmax(1)
+                agree = (predicted == base).float().mean().item()
+                correct = (predicted == labels).float().mean().item()
+                assert probe["agreement"][i] == pytest.approx(agree), (value, probe)
+                assert probe["accuracy"][i] == pytest.approx(correct), (value, probe)
+    assert min(report.rotation["agreement"]) < 1 and min(report.scale["agreement"]) < 1
 
 
 class _Pooled(torch.nn.Module):

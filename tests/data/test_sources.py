@@ -18,6 +18,8 @@ from PIL import Image
 from reslearn.data import BadImageError, default_cache_dir, load_dataset, locate, sources
 from reslearn.data import decode as decode_module
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 RNG = np.random.default_rng(0)
 
 
@@ -490,6 +492,7 @@ def _shared_data() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_cifar10_jpeg_folder(tmp_path: Path) -> None:
     archive = _shared_data() / "cifar10-jpeg.tar.xz"

@@ -13,6 +13,8 @@ import pytest
 from reslearn.cli import main
 from reslearn.experiments.report_page import budget_text
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory, tiny_data):
@@ -83,6 +85,7 @@ def test_an_unfinished_run_gets_a_page_that_says_so(experiment, tmp_path):
     assert len(_images(page)) == 1  # curves redrawn from metrics.jsonl
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     "args,message",
     [

@@ -12,6 +12,8 @@ from reslearn.experiments import ExperimentSettings
 from reslearn.experiments.report_page import reproduce_command
 from reslearn.experiments.settings import WHERE_NOT_WHAT
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 class _Captured(ValueError):
     """Stops `reslearn reproduce` once it has said what it would run (a one-line error)."""

@@ -12,6 +12,8 @@ from reslearn.experiments.report_page import write_experiment_report
 from reslearn.train import TrainConfig, train
 from reslearn.weights import load_weights
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 def _weights(data, settings, out, model: str, iterations: int):
     """Train ``model`` briefly outside any experiment; its model.safetensors."""

@@ -12,6 +12,8 @@ from reslearn.experiments import get_experiment, run_experiment
 from reslearn.experiments.report_page import write_experiment_report
 from reslearn.train.metrics import read_metrics
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 @pytest.fixture(scope="module")
 def degradation(tmp_path_factory, tiny_data):

@@ -16,9 +16,12 @@ from safetensors.torch import load_file
 
 from reslearn.train.checkpoint import list_checkpoints
 
-pytestmark = pytest.mark.skipif(
-    not torch.distributed.is_available(), reason="this torch has no torch.distributed"
-)
+pytestmark = [
+    pytest.mark.trains,
+    pytest.mark.skipif(
+        not torch.distributed.is_available(), reason="this torch has no torch.distributed"
+    ),
+]
 
 
 def _settings(data, tmp_path, *extra):
@@ -74,6 +77,7 @@ def _two_against_one(common: list[str], tmp_path: Path) -> str:
     return out
 
 
+@pytest.mark.subprocess
 def test_two_processes_match_one_with_the_same_global_batch(image_folder, tmp_path):
     common = _settings(image_folder, tmp_path, "--iterations", "8", "--log-every", "2")
     out = _two_against_one(common, tmp_path)
@@ -109,6 +113,7 @@ def _worker_pids(parent: int) -> dict[int, int]:
     return found
 
 
+@pytest.mark.subprocess
 def test_a_killed_worker_restarts_the_job_from_its_last_checkpoint(image_folder, tmp_path):
     common = _settings(
         image_folder, tmp_path, "--iterations", "240", "--log-every", "20",
@@ -146,6 +151,7 @@ def test_a_killed_worker_restarts_the_job_from_its_last_checkpoint(image_folder,
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
 
 
+@pytest.mark.subprocess
 def test_a_streamed_image_folder_splits_the_same_way(photo_folder, tmp_path):
     common = [
         "--data", str(photo_folder), "--model", "resnet18", "--recipe", "imagenet-paper",

@@ -15,6 +15,8 @@ from reslearn.models import create_model
 from reslearn.train import TrainConfig, Trainer, TrainingStopped, train
 from reslearn.train.checkpoint import list_checkpoints
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 SMALL = dict(
     model="resnet18",
     recipe="imagenet-paper",
@@ -100,10 +102,17 @@ def test_the_plateau_schedule_divides_the_lr_and_remembers_it():
     assert trainer.plateau_drops == [40, 70]
     assert trainer.lr_at(39) == pytest.approx(0.1) and trainer.lr_at(40) == pytest.approx(0.01)
     assert trainer.lr_at(70) == pytest.approx(0.001)
+    assert not trainer.update_plateau(80, {"val_error": 0.38})  # waited 1, not the default 0
     state = trainer.state_dict()
     fresh = Trainer(config, create_model("resnet20", num_classes=2), data)
     fresh.load_state_dict(state)
-    assert fresh.lr_at(75) == pytest.approx(0.001) and fresh.plateau_waited == 0
+    fresh.eval_sets = trainer.eval_sets
+    assert fresh.lr_at(75) == pytest.approx(0.001)
+    assert fresh.plateau_drops == [40, 70] and fresh.plateau_waited == trainer.plateau_waited == 1
+    for step, error in ((90, 0.39), (100, 0.40), (110, 0.30), (120, 0.31)):  # then alike
+        got = fresh.update_plateau(step, {"val_error": error})
+        assert got == trainer.update_plateau(step, {"val_error": error}), step
+    assert fresh.plateau_drops == trainer.plateau_drops and len(trainer.plateau_drops) == 3
 
 
 def test_a_bad_file_stops_with_its_name_or_is_skipped(write_photo_folder, tmp_path):

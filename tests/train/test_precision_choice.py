@@ -15,6 +15,8 @@ from reslearn.precision import Choice, DecisionCache, Setting, choose, measure, 
 from reslearn.train import TrainConfig, Trainer, train
 from reslearn.train.trainer import LoopHooks
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 CPU = torch.device("cpu")
 BF16_NHWC, BF16_NCHW = Setting("bf16", True), Setting("bf16", False)
 FP32_NHWC, FP32_NCHW = Setting("fp32", True), Setting("fp32", False)
@@ -232,18 +234,33 @@ def test_fp16_resume_is_exact(tiny_images):
         assert torch.equal(second.model.state_dict()[key], value), key
 
 
-def test_the_trainer_resolves_auto_itself(tiny_images, capsys):
+def _rigged_measurement(monkeypatch, tmp_path, winner: str) -> None:
+    """``auto`` measures rates rigged so that ``winner`` (channels_last) is clearly fastest,
+    with an empty decision cache: the outcome no longer depends on the machine's load."""
+
+    def timer(*args, **kwargs):
+        return lambda s: (3000.0 if s.precision == winner else 1000.0) + 100 * s.channels_last
+
+    monkeypatch.setattr(measure, "step_timer", timer)
+    monkeypatch.setattr(measure, "default_cache", lambda: DecisionCache(tmp_path / "p.json"))
+
+
+@pytest.mark.parametrize("winner", ["fp32", "bf16"])
+def test_the_trainer_resolves_auto_itself(tiny_images, capsys, monkeypatch, tmp_path, winner):
+    if winner not in support.auto_precisions(CPU):
+        pytest.skip(f"auto does not measure {winner} on this CPU")
+    _rigged_measurement(monkeypatch, tmp_path, winner)
     images, labels = tiny_images
     data = DeviceData(images, labels, Normalizer.fit(images))
     config = TrainConfig(data="tiny", batch_size=8, iterations=2).resolve(len(labels))
     trainer = Trainer(config, create_model("resnet20", num_classes=3), data)
     chosen = trainer.precision_choice
-    assert chosen is not None and chosen.source in ("measured", "cached")
-    assert trainer.config.precision == chosen.precision in ("bf16", "fp32")
-    assert trainer.config.channels_last is chosen.channels_last
-    expected = {"bf16": torch.bfloat16, "fp32": torch.float32}[chosen.precision]
+    assert chosen is not None and chosen.source == "measured"
+    assert trainer.config.precision == chosen.precision == winner
+    assert trainer.config.channels_last is chosen.channels_last is True
+    expected = {"bf16": torch.bfloat16, "fp32": torch.float32}[winner]
     assert data.padded.dtype == expected  # the data was cast to the chosen precision
-    assert "precision: " in capsys.readouterr().err
+    assert f"precision: {winner} + channels_last" in capsys.readouterr().err
     trainer.train_step(0)
 
 

@@ -11,6 +11,8 @@ from reslearn.models import create_model
 from reslearn.train import TrainConfig, train
 from reslearn.train.pretrained_init import init_model_options, load_initial_weights
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 @pytest.fixture(scope="module")
 def torchvision_files(tmp_path_factory):

@@ -5,6 +5,8 @@ import pytest
 from reslearn.train import TrainConfig
 from reslearn.train.recipes import learning_rate
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 def test_paper_recipe_matches_section_4_2():
     c = TrainConfig(data="x", model="resnet20").resolve(train_images=50_000)

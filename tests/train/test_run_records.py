@@ -6,10 +6,13 @@ import subprocess
 from pathlib import Path
 
 import matplotlib.axes
+import pytest
 
 import reslearn
 from reslearn.cli import main
 from reslearn.train import TrainConfig, train
+
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
 
 
 def _cli_train(data, out, *extra: str) -> None:
@@ -78,6 +81,7 @@ def _git(folder: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
+@pytest.mark.subprocess
 def test_config_records_the_git_revision_and_whether_the_tree_was_clean(
     image_folder, tmp_path, monkeypatch
 ):

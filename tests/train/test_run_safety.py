@@ -24,6 +24,8 @@ from reslearn.train import TrainConfig, Trainer, TrainingStopped, train
 from reslearn.train.checkpoint import list_checkpoints, load_checkpoint
 from reslearn.train.fingerprint import data_change
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 def _config(data, tmp_path, **settings):
     base = dict(
@@ -122,6 +124,7 @@ def _lock_holder(folder):
         return None
 
 
+@pytest.mark.subprocess
 def test_a_second_process_in_the_same_run_folder_is_refused(small, tmp_path):
     run = tmp_path / "run"
     args = ["--data", str(small), "--model", "resnet20", "--iterations", "8", "--batch-size",
@@ -146,6 +149,7 @@ def test_a_second_process_in_the_same_run_folder_is_refused(small, tmp_path):
     assert holder_of(run) is None
 
 
+@pytest.mark.subprocess
 def test_the_lock_goes_with_a_killed_process(small, tmp_path):
     run = tmp_path / "run"
     process = _cli("--data", str(small), "--model", "resnet20", "--iterations", "100000",

@@ -13,6 +13,8 @@ from reslearn.models import create_model
 from reslearn.train import TrainConfig, Trainer, train
 from reslearn.train.recipes import learning_rate
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 def _trainer(tmp_path, **settings) -> Trainer:
     base = dict(model="resnet20", iterations=8, batch_size=16, precision="fp32")

@@ -20,6 +20,8 @@ from reslearn.train import TrainConfig, Trainer, TrainingStopped, train
 from reslearn.train.checkpoint import list_checkpoints
 from reslearn.weights import load_weights
 
+pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
+
 
 def _config(data, tmp_path, **settings):
     base = dict(
@@ -164,6 +166,7 @@ def _cli(*args, **kwargs):
     )
 
 
+@pytest.mark.subprocess
 def test_resume_after_sigterm_is_bit_exact(image_folder, tmp_path):
     common = [
         "--data",
@@ -224,12 +227,14 @@ def test_resume_after_sigterm_is_bit_exact(image_folder, tmp_path):
     assert summaries[0]["test_error"] == summaries[1]["test_error"]
 
 
+@pytest.mark.subprocess
 def test_resume_refuses_new_settings(image_folder, tmp_path):
     process = _cli("--resume", str(tmp_path), "--lr", "0.5")
     _, err = process.communicate(timeout=120)
     assert process.returncode == 2 and "drop --lr" in err and "Traceback" not in err
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("args", "message"),
     [
