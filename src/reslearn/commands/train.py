@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from reslearn.choices import DECODES, DEVICES, LOADERS, NORMALIZATIONS, PRECISIONS
 from reslearn.commands.arguments import int_list, paragraph, parse_option
+from reslearn.data.registry import epilog_lines
 from reslearn.train.recipes import RECIPES, SCHEDULES
 
 if TYPE_CHECKING:
@@ -129,12 +130,7 @@ def _description() -> str:
 
 
 _EPILOG = (
-    "data (--data):\n"
-    "  cifar10 | cifar100 | fashion-mnist   named sets (cached; downloaded when online)\n"
-    "  PATH/cifar-10-batches-py             the official CIFAR python format\n"
-    "  PATH                                 train/<class>/* and test/<class>/* images\n"
-    "  PATH                                 Fashion-MNIST's IDX files (.gz or not)\n"
-    "\nexamples:\n"
+    "data (--data):\n" + "".join(line + "\n" for line in epilog_lines()) + "\nexamples:\n"
     "  reslearn train --data cifar10 --model resnet20                paper recipe, 64k it\n"
     "  reslearn train --data cifar10 --model resnet20 --recipe fast  30 epochs\n"
     "  reslearn train --data cifar10 --model resnet110 --val-split 5000 --out runs/r110\n"

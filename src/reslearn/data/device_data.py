@@ -10,6 +10,8 @@ function of the seed and the step: that is what makes resuming exact.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -21,6 +23,14 @@ from reslearn.data.sampling import StepRows, derive_seed, epoch_order
 def to_device_uint8(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """uint8 (N, H, W, C) numpy images -> uint8 (N, C, H, W) tensor on ``device``."""
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+
+
+@dataclass
+class EvalSet:
+    """Normalised inputs and labels of one evaluation split, on the training device."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
 
 
 class DeviceData:

@@ -16,17 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+from reslearn.data.registry import BY_NAME, IDX_FILES, idx_path
+
+FASHION_MNIST_URL = BY_NAME["idx"].url
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]  # fmt: skip
-IDX_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 
 Split = tuple[np.ndarray, np.ndarray]  # (images, labels)
 
@@ -99,14 +95,6 @@ def read_cifar(folder: Path, kind: str) -> tuple[list[str], Split, Split]:
         images = np.ascontiguousarray(np.concatenate(images))
         splits[split] = (images, np.concatenate(labels))
     return classes, splits["train"], splits["test"]
-
-
-def idx_path(folder: Path, base: str) -> Path | None:
-    """``folder/base`` or ``folder/base.gz``, whichever exists; None when neither does."""
-    for name in (base, base + ".gz"):
-        if (folder / name).is_file():
-            return folder / name
-    return None
 
 
 def _read_idx(path: Path, ndim: int) -> np.ndarray:

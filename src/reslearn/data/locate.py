@@ -10,24 +10,19 @@ import socket
 import sys
 from pathlib import Path
 
-from reslearn.data.formats import FASHION_MNIST_URL, IDX_FILES, idx_path
+from reslearn.data.registry import (
+    ALIASES,
+    BY_NAME,
+    IDX_FILES,
+    LAYOUTS,
+    detect_format,
+    named_sets,
+)
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's package
 DOWNLOAD_TIMEOUT_S = 20.0  # per socket operation, so an unreachable server fails quickly
-ALIASES = {
-    "cifar10": "cifar10", "cifar-10": "cifar10", "cifar100": "cifar100", "cifar-100": "cifar100",
-    "fashion-mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
-}  # fmt: skip
-_URLS = {
-    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-    "fashion-mnist": FASHION_MNIST_URL,
-}
-LAYOUTS = (
-    "a CIFAR-10 'cifar-10-batches-py' folder, a CIFAR-100 'cifar-100-python' folder, a folder of "
-    "Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz], ...), or an image folder with "
-    "train/<class>/ and test/<class>/ (or val/<class>/) subfolders"
-)
+__all__ = ["ALIASES", "LAYOUTS", "locate", "named_dataset", "visible"]
+_URLS = {f.dataset: f.url for f in BY_NAME.values() if f.url}
 
 
 def named_dataset(name: str, cache: Path) -> Path:
@@ -81,16 +76,9 @@ def _download(name: str, root: Path) -> None:
 
 
 def _layout(folder: Path) -> str | None:
-    """Which format the files directly inside ``folder`` are in, if any."""
-    if (folder / "batches.meta").is_file():
-        return "cifar10"
-    if (folder / "meta").is_file() and (folder / "train").is_file():
-        return "cifar100"
-    if idx_path(folder, IDX_FILES[0]) is not None:
-        return "idx"
-    if (folder / "train").is_dir():
-        return "folder"
-    return None
+    """Which format (its registry name) the files directly inside ``folder`` are in, if any."""
+    found = detect_format(folder)
+    return found.name if found else None
 
 
 def locate(path: Path) -> tuple[str, Path]:
@@ -98,7 +86,7 @@ def locate(path: Path) -> tuple[str, Path]:
     if not path.exists():
         raise FileNotFoundError(
             f"dataset '{path}' not found: no such file or folder; pass a folder holding "
-            f"{LAYOUTS}, or one of the names cifar10, cifar100, fashion-mnist"
+            f"{LAYOUTS}, or one of the names {', '.join(named_sets())}"
         )
     path = path.resolve()
     if path.is_file():

@@ -24,8 +24,8 @@ from reslearn.data.array_cache import (
     save_entry,
 )
 from reslearn.data.decode import BadImageError, SizesDiffer, decode_images, resize_images
-from reslearn.data.formats import read_cifar, read_fashion
 from reslearn.data.locate import ALIASES, locate, named_dataset, visible
+from reslearn.data.registry import BY_NAME
 from reslearn.errors import SettingError
 from reslearn.text import display_name
 
@@ -84,11 +84,12 @@ def load_dataset(
         return _load_folder(
             folder, image_size, fallback_size, cache, skip_bad_images, workers, progress
         )
-    classes, *splits = read_cifar(folder, kind) if kind != "idx" else read_fashion(folder)
+    data_format = BY_NAME[kind]
+    classes, *splits = data_format.read(folder)
     if image_size is not None:
         splits = [(resize_images(images, image_size), labels) for images, labels in splits]
     train, test = (ImageArrays(images, labels, list(classes)) for images, labels in splits)
-    return Dataset("fashion-mnist" if kind == "idx" else kind, str(folder), train, test, [])
+    return Dataset(data_format.dataset or kind, str(folder), train, test, [])
 
 
 def default_workers(share: int = 1) -> int:
@@ -310,7 +311,7 @@ def list_image_folder(spec: str | os.PathLike) -> FolderListing:
     """The files and labels of an image folder with train/<class>/ and test/ or val/<class>/
     (ImageNet's layout), listed but not read."""
     kind, root = locate(Path(os.fspath(spec)).expanduser())
-    if kind != "folder":
+    if not BY_NAME[kind].streams:
         raise SettingError(
             f"'{root}' is a {kind} folder, not an image folder; the streaming loader reads "
             "image folders, train/ with a folder per class (set <loader> to memory for this data)"

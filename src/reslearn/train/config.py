@@ -21,39 +21,39 @@ __all__ = ["DECODES", "LOADERS", "TrainConfig"]
 class TrainConfig:
     """A training run's settings. ``None`` means "the recipe's default" until ``resolve``."""
 
-    data: str
-    model: str = "resnet20"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    recipe: str = "paper"
-    iterations: int | None = None
-    epochs: float | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    momentum: float | None = None
-    nesterov: bool | None = None
-    weight_decay: float | None = None
-    label_smoothing: float | None = None
-    schedule: str | None = None
-    milestones: list[int] | None = None
-    lr_gamma: float = 0.1
+    data: str  # a data folder or a name (cifar10, cifar100, fashion-mnist)
+    model: str = "resnet20"  # a registry name (reslearn models)
+    model_options: dict[str, Any] = field(default_factory=dict)  # create_model options
+    recipe: str = "paper"  # the defaults below come from it (train/recipes.py)
+    iterations: int | None = None  # optimizer steps (or give epochs)
+    epochs: float | None = None  # passes over the training images (or give iterations)
+    batch_size: int | None = None  # images per step, over all processes
+    lr: float | None = None  # the peak learning rate
+    momentum: float | None = None  # SGD momentum
+    nesterov: bool | None = None  # Nesterov momentum
+    weight_decay: float | None = None  # L2 penalty on every weight
+    label_smoothing: float | None = None  # cross-entropy target smoothing (0: none)
+    schedule: str | None = None  # step | onecycle | cosine | constant | plateau
+    milestones: list[int] | None = None  # step schedule: steps where lr *= lr_gamma
+    lr_gamma: float = 0.1  # the step schedule's factor at each milestone
     warmup_steps: int | None = None  # onecycle warm-up length
     low_lr_warmup: bool | None = None  # the paper's lr/10 start for 110+ layers
-    seed: int = 0
-    val_split: int = 0
+    seed: int = 0  # weights, data order and augmentation are pure functions of it
+    val_split: int = 0  # training images held out for validation
     normalization: str | None = None  # per-pixel; imagenet when --init is torchvision's
-    pad: int = 4
-    flip: bool = True
-    image_size: int | None = None
+    pad: int = 4  # random-crop padding in pixels (memory loader)
+    flip: bool = True  # random horizontal flips
+    image_size: int | None = None  # square size images are resized to (None: as found)
     precision: str = "auto"  # measured at start-up (reslearn.precision); bf16 | fp16 | fp32
     channels_last: bool | None = None  # None: measured with the precision
-    compile: bool = False
-    device: str = "auto"
-    log_every: int = 100
+    compile: bool = False  # torch.compile the network
+    device: str = "auto"  # auto | cpu | cuda
+    log_every: int = 100  # steps between training records
     eval_every: int | None = None  # default: once per epoch
     checkpoint_every: int | None = None  # default: at every evaluation
-    eval_batch_size: int = 1000
-    cache_dir: str | None = None
-    skip_bad_images: bool = False
+    eval_batch_size: int = 1000  # images per evaluation forward pass
+    cache_dir: str | None = None  # decoded image folders (None: $RESLEARN_CACHE or ~/.cache)
+    skip_bad_images: bool = False  # leave out undecodable files instead of stopping
     workers: int | None = None  # decoding processes (memory) or DataLoader workers (stream)
     init: str | None = None  # torchvision:NAME or a weights file (fresh runs only)
     freeze_backbone: bool = False  # train only the classifier

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from reslearn.data import load_dataset
-from reslearn.data.device_data import DeviceData, to_device_uint8
+from reslearn.data.device_data import DeviceData, EvalSet, to_device_uint8
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sampling import validation_split
 from reslearn.data.sources import default_workers, list_image_folder
@@ -23,7 +23,6 @@ from reslearn.models import model_info
 from reslearn.precision import input_dtype
 from reslearn.train.config import TrainConfig
 from reslearn.train.fingerprint import dataset_fingerprint, listing_fingerprint
-from reslearn.train.trainer import EvalSet
 
 
 @dataclass

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reslearn.data.device_data import DeviceData
+from reslearn.data.device_data import DeviceData, EvalSet
 from reslearn.data.stream import StreamData
 from reslearn.data.stream_eval import StreamEval
 from reslearn.evaluate import (
@@ -33,7 +32,7 @@ from reslearn.train.precision_choice import choose_run_precision, needs_choice
 from reslearn.train.pretrained_init import backbone_and_head
 from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
 
-__all__ = ["EvalSet", "LoopHooks", "TrainData", "Trainer", "TrainingStopped", "check_batch_split"]
+__all__ = ["LoopHooks", "TrainData", "Trainer", "TrainingStopped", "check_batch_split"]
 
 #: Batches over which the training error must average below 80% to end the paper's warm-up.
 _WARMUP_WINDOW = 20
@@ -50,14 +49,6 @@ def check_batch_split(batch_size: int, processes: int, accumulate: int) -> None:
             f"--batch-size {batch_size} must be divisible by processes x --accumulate = "
             f"{processes} x {accumulate}"
         )
-
-
-@dataclass
-class EvalSet:
-    """Normalised inputs and labels of one evaluation split, on the training device."""
-
-    inputs: torch.Tensor
-    labels: torch.Tensor
 
 
 class Trainer:
