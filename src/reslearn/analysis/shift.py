@@ -237,6 +237,12 @@ def equivariance_error(
     expected = shift_feature_map(reference, round(dy / stride), round(dx / stride), mode)
     if not per_image:
         return (moved - expected).norm() / reference.norm().clamp_min(1e-12)
+    return relative_error(moved, expected, reference)
+
+
+def relative_error(moved: torch.Tensor, expected: torch.Tensor, reference: torch.Tensor):
+    """Per image, ``||moved - expected|| / ||reference||`` (``reference`` may hold one image
+    for all): the equivariance error once the expected shifted maps are known."""
     difference = (moved - expected).flatten(1).norm(dim=1)
     return difference / reference.flatten(1).norm(dim=1).clamp_min(1e-12)
 

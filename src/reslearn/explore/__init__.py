@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from reslearn.errors import SettingError, UserError
+from reslearn.evaluate import inference_model
 from reslearn.explore.compute import explore_image, shift_grid, uses_cam
 from reslearn.explore.page import PageImage, network_entry, render_page
 from reslearn.weights import TrainedModel, class_mismatch
@@ -51,10 +52,11 @@ def check_settings(trained: TrainedModel, *, max_shift: int, channels: int) -> N
 
 
 def _views(trained: TrainedModel, images: list[PageImage], label: str, **options) -> list:
+    net = inference_model(trained.model)  # batch norm folded, channels_last: as eval runs it
     views = []
     for image in tqdm(images, desc=f"exploring {label}", unit="image", leave=False):
         x = trained.prepare(image.pixels[None])
-        views.append(explore_image(trained.model, x, **options))
+        views.append(explore_image(net, x, **options))
     return views
 
 

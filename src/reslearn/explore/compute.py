@@ -12,7 +12,13 @@ import numpy as np
 import torch
 
 from reslearn.analysis.cam import cam_of_features, grad_cam
-from reslearn.analysis.shift import SHIFT_MODES, equivariance_error, shift_images, stage_outputs
+from reslearn.analysis.shift import (
+    SHIFT_MODES,
+    relative_error,
+    shift_feature_map,
+    shift_images,
+    stage_outputs,
+)
 from reslearn.models import ResNet
 
 TOPK = 5
@@ -95,12 +101,12 @@ def _mode_view(
         maps.append(_class_maps(model, batch, last, logits, view.label).float())
         for name, moved in outputs.items():
             features[name].append(moved[:, view.channels[name]].float())
-            for i, (dy, dx) in enumerate(chunk):
-                error = equivariance_error(
-                    reference[name], moved[i : i + 1], dy, dx,
-                    stride=view.strides[name], mode=mode, per_image=True,
-                )  # fmt: skip
-                errors[name].append(error.item())
+            stride = view.strides[name]
+            expected = torch.cat([
+                shift_feature_map(reference[name], round(dy / stride), round(dx / stride), mode)
+                for dy, dx in chunk
+            ])  # fmt: skip
+            errors[name] += relative_error(moved, expected, reference[name]).tolist()
     return ModeView(
         top=torch.cat(tops).cpu().numpy(),
         probabilities=torch.cat(probabilities).cpu().numpy(),

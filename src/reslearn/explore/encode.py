@@ -23,7 +23,7 @@ def png_uri(pixels: np.ndarray, palette: np.ndarray | None = None) -> str:
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     pixels = np.ascontiguousarray(pixels)
-    options: dict = {"optimize": True}
+    options: dict = {"compress_level": 6}  # optimize=True: 3-4x slower for ~2% smaller
     if palette is None:
         image = Image.fromarray(pixels)
     else:
