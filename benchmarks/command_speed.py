@@ -83,7 +83,7 @@ def _compare(before: Path, data: str, scratch: Path, rounds: int, revision: str)
         for key, figure in seconds.items():
             print(f"  {key:<24} {figure.text(2)} s")
         speedup = seconds[f"{revision} (before)"].median / seconds["this tree"].median
-        print(f"  speed-up {speedup:.2f}x;", noise_verdict(figures, list(entries)[1:]))
+        print(f"  speed-up {speedup:.2f}x;", noise_verdict(seconds, list(entries)[1:]))
         if name == "eval":
             errors = {k: {json.loads(o)["top1_error"] for o in v} for k, v in outputs.items()}
             print(f"  top-1 error: before {errors['before']}, now {errors['now']}")

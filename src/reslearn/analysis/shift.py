@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torchvision.transforms.v2.functional as TF
 
 from reslearn.choices import SHIFT_MODES
 from reslearn.errors import SettingError
@@ -150,6 +149,8 @@ def _affine_probe(
 ) -> dict[str, list[float]]:
     """Accuracy and agreement with the unchanged prediction ``base`` for each rotation angle
     (``kind="rotation"``, degrees) or scale factor (``kind="scale"``)."""
+    import torchvision.transforms.v2.functional as TF  # here: torchvision takes 1.5 s to import
+
     accuracy, agreement = [], []
     for value in values:
         angle, factor = (value, 1.0) if kind == "rotation" else (0.0, value)
