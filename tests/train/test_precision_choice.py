@@ -13,7 +13,7 @@ from reslearn.data.normalize import Normalizer
 from reslearn.models import create_model
 from reslearn.precision import Choice, DecisionCache, Setting, choose, measure, pick, support
 from reslearn.train import TrainConfig, Trainer, train
-from reslearn.train.trainer import LoopHooks
+from reslearn.train.loop import LoopHooks, TrainingLoop
 
 pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
 
@@ -202,7 +202,7 @@ def test_fp16_overflowed_steps_are_skipped_and_logged(tiny_images):
         assert torch.equal(trainer.model.state_dict()[key], value), key
     records = []
     trainer = _fp16_trainer(*tiny_images)
-    trainer.fit(0, LoopHooks(log=records.append, progress=False, stop_signals=()))
+    TrainingLoop(trainer, LoopHooks(log=records.append, progress=False, stop_signals=()), 0).run()
     skipped = [r for r in records if r.get("event") == "fp16 overflow: step skipped"]
     assert skipped and skipped[0]["step"] == 1 and skipped[0]["scale"] == 2.0**23
     assert len(skipped) < 12  # the scale came down and training went on
@@ -298,7 +298,7 @@ def test_on_cuda_auto_measures_the_gpus_precisions_and_fp16_skips_overflows(tiny
     images, labels = tiny_images
     trainer = _fp16_trainer(images.to(cuda), labels.to(cuda))
     records = []
-    trainer.fit(0, LoopHooks(log=records.append, progress=False, stop_signals=()))
+    TrainingLoop(trainer, LoopHooks(log=records.append, progress=False, stop_signals=()), 0).run()
     skipped = [r for r in records if r.get("event") == "fp16 overflow: step skipped"]
     assert skipped and skipped[0]["step"] == 1
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())

@@ -11,9 +11,10 @@ from reslearn.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers and editors see
     from reslearn.train.config import TrainConfig
+    from reslearn.train.loop import TrainingStopped
     from reslearn.train.recipes import RECIPES, get_recipe
     from reslearn.train.run import RunResult, train
-    from reslearn.train.trainer import Trainer, TrainingStopped
+    from reslearn.train.trainer import Trainer
 
 #: Each public name and the module that defines it.
 _HOMES = {
@@ -21,7 +22,7 @@ _HOMES = {
     "RunResult": "reslearn.train.run",
     "TrainConfig": "reslearn.train.config",
     "Trainer": "reslearn.train.trainer",
-    "TrainingStopped": "reslearn.train.trainer",
+    "TrainingStopped": "reslearn.train.loop",
     "get_recipe": "reslearn.train.recipes",
     "train": "reslearn.train.run",
 }

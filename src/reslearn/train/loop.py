@@ -133,7 +133,10 @@ class LogWindow:
 
 
 class TrainingLoop:
-    """One pass of ``Trainer.fit``: from step ``start`` to ``config.iterations``."""
+    """The loop, the front door of training: from step ``start`` to ``config.iterations``.
+
+    Raises TrainingStopped on SIGINT/SIGTERM or ``hooks.request_stop()`` (after a
+    checkpoint) and on a non-finite loss or weights (without writing the bad weights)."""
 
     def __init__(self, trainer: Trainer, hooks: LoopHooks, start: int) -> None:
         self.trainer, self.hooks, self.start = trainer, hooks, start

@@ -34,6 +34,7 @@ from reslearn.train.config import TrainConfig
 from reslearn.train.distributed import Distributed
 from reslearn.train.distributed import setup as setup_distributed
 from reslearn.train.environment import environment
+from reslearn.train.loop import LoopHooks, TrainingLoop
 from reslearn.train.precision_choice import choose_run_precision
 from reslearn.train.prepare import Prepared, prepare
 from reslearn.train.pretrained_init import InitReport, init_model_options, load_initial_weights
@@ -44,7 +45,7 @@ from reslearn.train.resume import (
     recorded_precision,
     restarted_run,
 )
-from reslearn.train.trainer import LoopHooks, Trainer, check_batch_split
+from reslearn.train.trainer import Trainer, check_batch_split
 from reslearn.train.writer import RunWriter
 
 #: What ``train`` hands the run folder to once training stopped, finished or not (rank 0).
@@ -336,7 +337,7 @@ def _fit(
 ) -> dict[str, Any]:
     """The training loop, rank 0 logging and checkpointing; ``draw`` also after a stop."""
     if writer is None:  # the other processes train and evaluate their shards, write nothing
-        return trainer.fit(start, LoopHooks(progress=False))
+        return TrainingLoop(trainer, LoopHooks(progress=False), start).run()
     hooks = LoopHooks(
         log=writer.log,
         checkpoint=lambda step: writer.checkpoint(trainer, step),
@@ -344,7 +345,7 @@ def _fit(
         print_logs=s.quiet,
     )
     try:
-        return trainer.fit(start, hooks)
+        return TrainingLoop(trainer, hooks, start).run()
     except BaseException:
         if draw is not None:  # the curves of a stopped run, as far as it got
             with contextlib.suppress(Exception):

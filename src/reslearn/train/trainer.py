@@ -1,6 +1,6 @@
-"""The training step and loop: SGD on batches from the on-device data path or the streaming
-loader, on one process or many, with periodic logging, evaluation and checkpoints, graceful
-stops and exact resumption."""
+"""The training step: SGD on batches from the on-device data path or the streaming loader, on
+one process or many, with its evaluation and state; ``reslearn.train.loop.TrainingLoop`` drives
+it (logging, evaluation, checkpoints, graceful stops, exact resumption)."""
 
 from __future__ import annotations
 
@@ -27,12 +27,11 @@ from reslearn.precision import Choice, allow_tf32, autocast
 from reslearn.train.checkpoint import rng_state, set_rng_state
 from reslearn.train.config import TrainConfig
 from reslearn.train.distributed import Distributed, merge_evaluations
-from reslearn.train.loop import LoopHooks, TrainingLoop, TrainingStopped
 from reslearn.train.precision_choice import choose_run_precision, needs_choice
 from reslearn.train.pretrained_init import backbone_and_head
 from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
 
-__all__ = ["LoopHooks", "TrainData", "Trainer", "TrainingStopped", "check_batch_split"]
+__all__ = ["TrainData", "Trainer", "check_batch_split"]
 
 #: Batches over which the training error must average below 80% to end the paper's warm-up.
 _WARMUP_WINDOW = 20
@@ -67,7 +66,7 @@ class Trainer:
 
     #: The logging window (loss and error sums, steps, seconds) as the latest checkpoint saw
     #: it, and the one a resumed run continues: the first record after a resume then averages
-    #: the same steps as an uninterrupted run's (see ``fit``).
+    #: the same steps as an uninterrupted run's (see ``TrainingLoop``).
     log_window: dict[str, Any] | None = None
     resume_log_window: dict[str, Any] | None = None
 
@@ -317,16 +316,6 @@ class Trainer:
             return []
         finite = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist()
         return [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
-
-    # -- the loop -----------------------------------------------------------------------------
-
-    def fit(self, start: int, hooks: LoopHooks) -> dict[str, Any]:
-        """Train from step ``start`` to the end; returns the last evaluation record.
-
-        Raises TrainingStopped on SIGINT/SIGTERM or ``hooks.request_stop()`` (after a
-        checkpoint) and on a non-finite loss or weights (without writing the bad weights).
-        """
-        return TrainingLoop(self, hooks, start).run()
 
 
 def _sgd(model: ResNet, config: TrainConfig) -> torch.optim.SGD:

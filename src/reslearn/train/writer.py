@@ -22,9 +22,10 @@ from reslearn.rundir import (
 )
 from reslearn.rundir.marker import write_failure
 from reslearn.train.checkpoint import save_checkpoint
+from reslearn.train.loop import TrainingStopped
 from reslearn.train.metrics import MetricsLog
 from reslearn.train.prepare import Prepared
-from reslearn.train.trainer import Trainer, TrainingStopped
+from reslearn.train.trainer import Trainer
 from reslearn.weights import save_weights
 
 
