@@ -99,7 +99,7 @@ def test_the_plateau_schedule_divides_the_lr_and_remembers_it():
     errors = [0.5, 0.4, 0.4, 0.3995, 0.35, 0.36, 0.37]
     dropped = [trainer.update_plateau(10 * (i + 1), {"val_error": e}) for i, e in enumerate(errors)]
     assert dropped == [False, False, False, True, False, False, True]
-    assert trainer.plateau_drops == [40, 70]
+    assert trainer.schedule.plateau_drops == [40, 70]
     assert trainer.lr_at(39) == pytest.approx(0.1) and trainer.lr_at(40) == pytest.approx(0.01)
     assert trainer.lr_at(70) == pytest.approx(0.001)
     assert not trainer.update_plateau(80, {"val_error": 0.38})  # waited 1, not the default 0
@@ -108,11 +108,13 @@ def test_the_plateau_schedule_divides_the_lr_and_remembers_it():
     fresh.load_state_dict(state)
     fresh.eval_sets = trainer.eval_sets
     assert fresh.lr_at(75) == pytest.approx(0.001)
-    assert fresh.plateau_drops == [40, 70] and fresh.plateau_waited == trainer.plateau_waited == 1
+    assert fresh.schedule.plateau_drops == [40, 70]
+    assert fresh.schedule.plateau_waited == trainer.schedule.plateau_waited == 1
     for step, error in ((90, 0.39), (100, 0.40), (110, 0.30), (120, 0.31)):  # then alike
         got = fresh.update_plateau(step, {"val_error": error})
         assert got == trainer.update_plateau(step, {"val_error": error}), step
-    assert fresh.plateau_drops == trainer.plateau_drops and len(trainer.plateau_drops) == 3
+    assert fresh.schedule.plateau_drops == trainer.schedule.plateau_drops
+    assert len(trainer.schedule.plateau_drops) == 3
 
 
 def test_a_bad_file_stops_with_its_name_or_is_skipped(write_photo_folder, tmp_path):

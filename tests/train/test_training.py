@@ -140,17 +140,17 @@ def test_low_lr_warmup_ends_when_training_error_is_below_80_percent(tmp_path):
     trainer = Trainer(config, create_model("resnet20", num_classes=10), data)
     assert trainer.lr_at(0) == pytest.approx(0.01)
     for step in range(20):
-        trainer._update_warmup(step, 0.9)
-    assert trainer.warmup_active
+        trainer.schedule.observe_training_error(step, 0.9)
+    assert trainer.schedule.warmup_active
     # the window holds the last 20 errors: after k errors of 0.5 its mean is
     # (0.9 (20 - k) + 0.5 k) / 20 = 0.9 - 0.02 k, first below 0.8 at k = 6, i.e. after step 25
     step = 20
-    while trainer.warmup_active:  # as train_step does: only while the warm-up lasts
+    while trainer.schedule.warmup_active:  # as train_step does: only while the warm-up lasts
         assert step < 40, "the warm-up did not end"
         assert trainer.lr_at(step) == pytest.approx(0.01)
-        trainer._update_warmup(step, 0.5)
+        trainer.schedule.observe_training_error(step, 0.5)
         step += 1
-    assert trainer.warmup_ended_at == 26 and step == 26
+    assert trainer.schedule.warmup_ended_at == 26 and step == 26
     assert trainer.lr_at(26) == pytest.approx(0.1)
 
 

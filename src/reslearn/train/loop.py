@@ -176,7 +176,7 @@ class TrainingLoop:
     def step(self, step: int) -> None:
         """Train ``step``, then whatever events fall after it."""
         c, done = self.trainer.config, step + 1
-        warming_up = self.trainer.warmup_active
+        warming_up = self.trainer.schedule.warmup_active
         loss, wrong = self.train(step)
         self.announce(done, warming_up)
         self.window.add(loss, wrong)
@@ -231,7 +231,7 @@ class TrainingLoop:
                 f"step {done}/{total}  fp16 gradients overflowed: step skipped, "
                 f"loss scale now {scale:g}",
             )
-        if warming_up and not t.warmup_active:
+        if warming_up and not t.schedule.warmup_active:
             lr = t.lr_at(done)
             self.hooks.emit(
                 {"step": done, "event": "low-lr warm-up ended", "lr": lr},

@@ -5,7 +5,6 @@ it (logging, evaluation, checkpoints, graceful stops, exact resumption)."""
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any
 
 import numpy as np
@@ -29,13 +28,9 @@ from reslearn.train.config import TrainConfig
 from reslearn.train.distributed import Distributed, merge_evaluations
 from reslearn.train.precision_choice import choose_run_precision, needs_choice
 from reslearn.train.pretrained_init import backbone_and_head
-from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
+from reslearn.train.schedule import LearningRateSchedule
 
 __all__ = ["TrainData", "Trainer", "check_batch_split"]
-
-#: Batches over which the training error must average below 80% to end the paper's warm-up.
-_WARMUP_WINDOW = 20
-
 
 #: Where training batches come from: the in-memory data set, or image files through workers.
 TrainData = DeviceData | StreamData
@@ -113,30 +108,14 @@ class Trainer:
         #: fp16 only: scales the loss so small gradients survive, skips overflowed steps.
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
         self.last_step_skipped = False
-        self.warmup_active = bool(config.low_lr_warmup)
-        self.warmup_errors: list[float] = []
-        self.warmup_ended_at: int | None = None
-        #: Steps after which the plateau schedule divided the lr, and its best error so far.
-        self.plateau_drops: list[int] = []
-        self.plateau_best = math.inf
-        self.plateau_waited = 0
+        #: The learning rate at each step, the warm-up and plateau state (train/schedule.py).
+        self.schedule = LearningRateSchedule(config)
 
     # -- the hot path -------------------------------------------------------------------------
 
     def lr_at(self, step: int) -> float:
-        """The learning rate used for ``step`` (0-based)."""
-        c = self.config
-        lr = learning_rate(
-            step,
-            base_lr=c.lr,
-            schedule=c.schedule,
-            iterations=c.iterations,
-            milestones=tuple(c.milestones),
-            gamma=c.lr_gamma,
-            warmup_steps=c.warmup_steps,
-            plateau_drops=sum(d <= step for d in self.plateau_drops),
-        )
-        return lr * LOW_LR_WARMUP_FACTOR if self.warmup_active else lr
+        """The learning rate used for ``step`` (0-based): ``schedule.lr_at``."""
+        return self.schedule.lr_at(step)
 
     def micro_batches(self, step: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """This process's augmented micro-batches of ``step`` (one unless --accumulate)."""
@@ -193,16 +172,10 @@ class Trainer:
             self.last_step_skipped = self.scaler.get_scale() < scale
         else:
             self.optimizer.step()
-        if self.warmup_active:
+        if self.schedule.warmup_active:
             everyone = self.where.sum(wrong.clone())
-            self._update_warmup(step, everyone.item() / self.config.batch_size)
+            self.schedule.observe_training_error(step, everyone.item() / self.config.batch_size)
         return total_loss, wrong
-
-    def _update_warmup(self, step: int, error: float) -> None:
-        self.warmup_errors = (self.warmup_errors + [error])[-_WARMUP_WINDOW:]
-        full = len(self.warmup_errors) == _WARMUP_WINDOW
-        if full and sum(self.warmup_errors) / _WARMUP_WINDOW < LOW_LR_WARMUP_ERROR:
-            self.warmup_active, self.warmup_ended_at = False, step + 1
 
     # -- evaluation and state -----------------------------------------------------------------
 
@@ -257,31 +230,14 @@ class Trainer:
         split = self.plateau_split()
         if split is None or f"{split}_error" not in record:
             return False
-        error = record[f"{split}_error"]
-        if error < self.plateau_best - self.config.plateau_threshold:
-            self.plateau_best, self.plateau_waited = error, 0
-            return False
-        self.plateau_waited += 1
-        if self.plateau_waited < self.config.plateau_patience:
-            return False
-        self.plateau_drops.append(done)
-        self.plateau_waited = 0
-        self.plateau_best = min(self.plateau_best, error)
-        return True
+        return self.schedule.observe_evaluation(done, record[f"{split}_error"])
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (the step is added by the caller)."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "schedule": {
-                "warmup_active": self.warmup_active,
-                "warmup_errors": list(self.warmup_errors),
-                "warmup_ended_at": self.warmup_ended_at,
-                "plateau_drops": list(self.plateau_drops),
-                "plateau_best": self.plateau_best,
-                "plateau_waited": self.plateau_waited,
-            },
+            "schedule": self.schedule.state_dict(),
             "rng": rng_state(),
             "precision": {
                 "precision": self.config.precision,
@@ -294,13 +250,7 @@ class Trainer:
         """Restore what ``state_dict`` returned."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        schedule = state["schedule"]
-        self.warmup_active = schedule["warmup_active"]
-        self.warmup_errors = list(schedule["warmup_errors"])
-        self.warmup_ended_at = schedule["warmup_ended_at"]
-        self.plateau_drops = list(schedule.get("plateau_drops", []))
-        self.plateau_best = schedule.get("plateau_best", math.inf)
-        self.plateau_waited = schedule.get("plateau_waited", 0)
+        self.schedule.load_state_dict(state["schedule"])
         set_rng_state(state["rng"])
         if self.scaler.is_enabled() and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
