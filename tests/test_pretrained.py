@@ -52,6 +52,17 @@ def test_names_work_wherever_weights_go(tmp_path, capsys):
     assert "reslearn:resnet20-cifar10" in listed and "%" in listed
 
 
+def test_eval_by_name_names_its_png_without_the_prefix(tmp_path, monkeypatch, write_image_folder):
+    classes = load_trained("reslearn:resnet20-cifar10").classes
+    data = write_image_folder(tmp_path / "tiny", classes, {"train": 1, "test": 1}, size=32)
+    monkeypatch.chdir(tmp_path)
+    argv = ["eval", "reslearn:resnet20-cifar10", "--data", str(data), "--precision", "fp32",
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 0
+    assert (tmp_path / "resnet20-cifar10-confusion.png").is_file()
+    assert not [p.name for p in tmp_path.iterdir() if ":" in p.name]
+
+
 def test_an_unknown_name_suggests_the_closest():
     with pytest.raises(UserError, match="did you mean reslearn:resnet20-cifar10"):
         load_trained("reslearn:resnet20-cifar")

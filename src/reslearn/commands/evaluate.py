@@ -87,7 +87,7 @@ def _evaluate_views(args, opened) -> int:
             trained, files, labels, view, batch=batch, precision=choice.precision,
             workers=workers, skip_bad=skip_bad, sides=args.scales, progress=not args.json,
         )  # fmt: skip
-        base = run_dir / "confusion" if run_dir is not None else weights.with_suffix("")
+        base = run_dir / "confusion" if run_dir is not None else _beside(weights, "")
         png = Path(f"{base}-{view}{'' if args.split == 'test' else '-' + args.split}.png")
         title = f"{trained.name} on {listing.name} ({args.split}, {view}): "
         title += f"top-1 error {result.top1_error:.2%}"
@@ -105,6 +105,14 @@ def _evaluate_views(args, opened) -> int:
                            f"({args.split} split, {len(files):,} images)\n"))  # fmt: skip
         print(format_table(("view", "what", "top-1 %", f"top-{k} %", "loss"), rows))
     return 0
+
+
+def _beside(weights: Path, tail: str) -> Path:
+    """A file named after the weights, beside them; for a name (``reslearn:resnet20-cifar10``,
+    ``akamaster:resnet20``), in the current folder without the prefix."""
+    if ":" in weights.name and not weights.exists():
+        return Path(weights.name.split(":", 1)[1] + tail)
+    return weights.with_name(weights.stem + tail)
 
 
 def _data_spec(args: argparse.Namespace, settings: dict) -> str:
@@ -148,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     elif run_dir is not None:
         png = run_dir / f"confusion{suffix}.png"
     else:
-        png = weights.with_name(f"{weights.stem}-confusion{suffix}.png")
+        png = _beside(weights, f"-confusion{suffix}.png")
     title = f"{trained.name} on {opened.data_name} ({args.split}): "
     title += f"top-1 error {result.top1_error:.2%}"
     plot_confusion(result.confusion, trained.classes, png, title=title)
