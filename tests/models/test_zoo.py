@@ -25,6 +25,10 @@ def test_forward_backward(name: str) -> None:
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     # The first conv receives a gradient: the signal went through the whole network.
     assert model.conv1.weight.grad.abs().sum() > 0
+    # the registry's stride (what run.py sizes a flatten head by) is the built network's
+    assert info.total_stride == model.total_stride
+    features = model.forward_features(x)
+    assert features.shape[-1] == size // info.total_stride
 
 
 @pytest.mark.parametrize("name", ["resnet20", "plain20", "resnet18", "resnet50"])

@@ -15,8 +15,10 @@ IMAGENET_STAGES: dict[int, tuple[Block, tuple[int, ...]]] = {
 }
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 CIFAR_WIDTHS = (16, 32, 64)
+#: Down-sampling from the input to the last feature map (ResNet.total_stride once built).
+IMAGENET_STRIDE, CIFAR_STRIDE = 32, 4
 #: The last feature map's side at the native input size (what pool="flatten" flattens).
-IMAGENET_MAP, CIFAR_MAP = 224 // 32, 32 // 4
+IMAGENET_MAP, CIFAR_MAP = 224 // IMAGENET_STRIDE, 32 // CIFAR_STRIDE
 
 
 def imagenet_resnet(

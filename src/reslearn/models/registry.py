@@ -8,7 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reslearn.models.blocks import BasicBlock, Bottleneck
-from reslearn.models.families import IMAGENET_STAGES, cifar_resnet, imagenet_resnet
+from reslearn.models.families import (
+    CIFAR_STRIDE,
+    IMAGENET_STAGES,
+    IMAGENET_STRIDE,
+    cifar_resnet,
+    imagenet_resnet,
+)
 from reslearn.models.resnet import ResNet
 
 #: Keyword options ``create_model`` knows; unknown ones are an error, not ignored. The builders
@@ -29,6 +35,7 @@ class ModelInfo:
     block: str  # "basic" or "bottleneck"
     plain: bool
     input_size: int  # native input resolution (32 or 224)
+    total_stride: int  # input side / last feature map side (4 or 32)
     builder: Callable[..., ResNet]
 
 
@@ -42,15 +49,15 @@ def register_model(info: ModelInfo) -> None:
     _REGISTRY[info.name] = info
 
 
-# family, builder, native input size, residual depths, depths that also get a plain control
+# family, builder, native input size, total stride, residual depths, depths with a plain control
 _ZOO = (
-    ("cifar", cifar_resnet, 32, (20, 32, 44, 56, 110, 1202), (20, 32, 44, 56, 110)),
-    ("imagenet", imagenet_resnet, 224, tuple(IMAGENET_STAGES), (18, 34)),
+    ("cifar", cifar_resnet, 32, CIFAR_STRIDE, (20, 32, 44, 56, 110, 1202), (20, 32, 44, 56, 110)),
+    ("imagenet", imagenet_resnet, 224, IMAGENET_STRIDE, tuple(IMAGENET_STAGES), (18, 34)),
 )
 
 
 def _register_zoo() -> None:
-    for family, builder, input_size, depths, plain_depths in _ZOO:
+    for family, builder, input_size, stride, depths, plain_depths in _ZOO:
         for depth in depths:
             block = IMAGENET_STAGES[depth][0] if family == "imagenet" else BasicBlock
             for plain in (False, True) if depth in plain_depths else (False,):
@@ -62,6 +69,7 @@ def _register_zoo() -> None:
                         block="bottleneck" if block is Bottleneck else "basic",
                         plain=plain,
                         input_size=input_size,
+                        total_stride=stride,
                         builder=functools.partial(builder, depth, plain=plain),
                     )
                 )

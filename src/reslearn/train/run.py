@@ -270,7 +270,7 @@ def _build_model(s: _Session, data: Prepared) -> tuple[ResNet, InitReport | None
     c = s.config
     if c.model_options.get("pool") == "flatten" and "map_size" not in c.model_options:
         # the classifier takes the flattened last map: its side follows from the data's images
-        stride = 4 if model_info(c.model).family == "cifar" else 32
+        stride = model_info(c.model).total_stride
         c.model_options["map_size"] = max(1, data.image_size[0] // stride)
         data.resolved.model_options = dict(c.model_options)
     torch.manual_seed(c.seed)
