@@ -147,8 +147,10 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir, skip_bad_images=args.skip_bad_images, progress=not args.json,
         check_size=True,
     )  # fmt: skip
-    result, choice = evaluate_opened(opened, batch_size=args.batch_size, precision=args.precision)
-    _say(choice, args)
+    result, _ = evaluate_opened(
+        opened, batch_size=args.batch_size, precision=args.precision,
+        on_choice=lambda choice: _say(choice, args),
+    )  # fmt: skip
     trained, weights, run_dir, spec = opened.trained, opened.weights, opened.run_dir, opened.data
     suffix = "" if args.split == "test" else f"-{args.split}"
     if args.out:

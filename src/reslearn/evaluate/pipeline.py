@@ -4,7 +4,7 @@ test views (``evaluate_view``); the precision measured on the network as inferen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -44,10 +44,15 @@ def choose_precision(
 
 
 def evaluate_opened(
-    opened: Opened, *, batch_size: int | None = None, precision: str | None = None
+    opened: Opened,
+    *,
+    batch_size: int | None = None,
+    precision: str | None = None,
+    on_choice: Callable[[Choice], None] | None = None,
 ) -> tuple[Evaluation, Choice]:
     """(the metrics of ``opened``'s network on its labelled images, the precision used): the
-    images go to the device in chunks and are normalised there; the network runs folded."""
+    images go to the device in chunks and are normalised there; the network runs folded.
+    ``on_choice`` hears the precision choice before the images run (to say it)."""
     trained, images = opened.trained, opened.images
     if images is None or opened.files is not None:
         raise ValueError("evaluation needs labelled data opened with the weights")
@@ -57,6 +62,8 @@ def evaluate_opened(
     choice = choose_precision(
         trained, net, precision=precision, batch=min(batch, len(images.images)), shape=shape
     )
+    if on_choice is not None:
+        on_choice(choice)
     logits = [
         predict_logits(net, inputs, batch_size=batch, precision=choice.precision)
         for inputs in opened.batches(_CHUNK)
