@@ -235,10 +235,16 @@ def equivariance_error(
     feature map by the input shift divided by the stage's ``stride``, rounded to the nearest
     integer, with the same border ``mode``. One number over the batch, or one per image
     (``per_image``; ``reference`` may then hold one image for all of ``moved``)."""
-    expected = shift_feature_map(reference, round(dy / stride), round(dx / stride), mode)
+    expected = expected_shift(reference, dy, dx, stride=stride, mode=mode)
     if not per_image:
         return (moved - expected).norm() / reference.norm().clamp_min(1e-12)
     return relative_error(moved, expected, reference)
+
+
+def expected_shift(reference: torch.Tensor, dy: int, dx: int, *, stride: int, mode: str):
+    """``T' reference``: a stage's output for the unshifted input moved as it would move under an
+    input shift of (dy, dx), by the shift divided by the stage's ``stride``, rounded."""
+    return shift_feature_map(reference, round(dy / stride), round(dx / stride), mode)
 
 
 def relative_error(moved: torch.Tensor, expected: torch.Tensor, reference: torch.Tensor):

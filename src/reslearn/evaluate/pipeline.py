@@ -22,8 +22,6 @@ from reslearn.open_trained import Opened
 from reslearn.precision import Choice, choose_for_model
 from reslearn.weights import TrainedModel
 
-_CHUNK = 8192  # images normalised on the device at a time
-
 
 def default_batch(batch_size: int | None, device: torch.device) -> int:
     """``batch_size``, or the fastest batch for this device."""
@@ -66,7 +64,7 @@ def evaluate_opened(
         on_choice(choice)
     logits = [
         predict_logits(net, inputs, batch_size=batch, precision=choice.precision)
-        for inputs in opened.batches(_CHUNK)
+        for inputs in opened.batches()  # chunks normalised on the device
     ]
     labels = torch.as_tensor(images.labels, dtype=torch.int64)
     return evaluate_logits(torch.cat(logits), labels, num_classes=len(trained.classes)), choice

@@ -14,8 +14,8 @@ import torch
 from reslearn.analysis.cam import cam_of_features, grad_cam
 from reslearn.analysis.shift import (
     SHIFT_MODES,
+    expected_shift,
     relative_error,
-    shift_feature_map,
     shift_images,
     stage_outputs,
 )
@@ -103,7 +103,7 @@ def _mode_view(
             features[name].append(moved[:, view.channels[name]].float())
             stride = view.strides[name]
             expected = torch.cat([
-                shift_feature_map(reference[name], round(dy / stride), round(dx / stride), mode)
+                expected_shift(reference[name], dy, dx, stride=stride, mode=mode)
                 for dy, dx in chunk
             ])  # fmt: skip
             errors[name] += relative_error(moved, expected, reference[name]).tolist()
