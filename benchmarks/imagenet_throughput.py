@@ -28,12 +28,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_throughput import synchronize  # noqa: E402
 
-from reslearn.data.device_data import DeviceData  # noqa: E402
 from reslearn.data.normalize import Normalizer  # noqa: E402
 from reslearn.data.stream import StreamData, TrainViewSettings  # noqa: E402
 from reslearn.device import resolve_device  # noqa: E402
 from reslearn.models import create_model  # noqa: E402
-from reslearn.train import TrainConfig, Trainer  # noqa: E402
+from reslearn.precision import Setting  # noqa: E402
+from reslearn.train import TrainConfig, assemble_trainer, from_tensors  # noqa: E402
 
 
 def plain_rate(device: torch.device, batch: int, steps: int, warmup: int) -> float:
@@ -61,11 +61,12 @@ def trainer_rate(device: torch.device, batch: int, steps: int, warmup: int) -> f
     count = 2 * batch
     images = torch.randint(0, 256, (count, 3, 224, 224), dtype=torch.uint8, device=device)
     labels = torch.randint(0, 1000, (count,), device=device)
-    normalizer = Normalizer.fit(images[:64].cpu(), "per-pixel").to(device)
-    data = DeviceData(images, labels, normalizer, dtype=torch.bfloat16, pad=0)
-    config = TrainConfig(data="synthetic", model="resnet50", batch_size=batch, iterations=10**6)
-    config = config.resolve(count)
-    trainer = Trainer(config, create_model("resnet50", num_classes=1000).to(device), data)
+    config = TrainConfig(
+        data="synthetic", model="resnet50", batch_size=batch, iterations=10**6, pad=0
+    )
+    data = from_tensors(config, images, labels, test=(images[:8], labels[:8]))
+    model = create_model("resnet50", num_classes=1000).to(device)
+    trainer, _, _ = assemble_trainer(config, model, data, device=device)
     for step in range(warmup + steps):
         if step == warmup:
             synchronize(device)
@@ -94,7 +95,7 @@ def loading_rate(files, labels, workers: int, batch: int, steps: int) -> float:
     """Images/s the streaming loader delivers to the CPU, after its first batch (worker start)."""
     normalizer = Normalizer(torch.full((3, 1, 1), 0.45), torch.ones(3, 1, 1))
     data = StreamData(
-        files, labels, normalizer, device=torch.device("cpu"), dtype=torch.bfloat16,
+        files, labels, normalizer, device=torch.device("cpu"), setting=Setting("bf16", True),
         settings=TrainViewSettings(), workers=workers, stop=steps + 1,
     )  # fmt: skip
     data.micro_batches(0, batch_size=batch, seed=0)

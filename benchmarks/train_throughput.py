@@ -44,12 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_throughput import matmul_tflops, synchronize  # noqa: E402
 from timing import Entry, interleaved, noise_verdict, repeat_for  # noqa: E402
 
-from reslearn.data.device_data import DeviceData, to_device_uint8  # noqa: E402
-from reslearn.data.normalize import Normalizer  # noqa: E402
+from reslearn.data.device_data import to_device_uint8  # noqa: E402
 from reslearn.device import device_name  # noqa: E402
 from reslearn.models import create_model, list_models, profile_model  # noqa: E402
 from reslearn.precision import Setting, auto_precisions  # noqa: E402
-from reslearn.train import TrainConfig, Trainer  # noqa: E402
+from reslearn.train import TrainConfig, Trainer, assemble_trainer, from_tensors  # noqa: E402
 
 DEFAULT_CASES = ("resnet20:128:32", "resnet56:128:32", "resnet50:32:224")
 _MATMUL_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -129,19 +128,21 @@ def trainer(
     defaults (auto; or what ``forced`` names: ``precision``, ``channels_last``), measured with an
     empty decision cache in ``cache_dir``."""
     u8 = to_device_uint8(images, device)
-    data = DeviceData(u8, torch.from_numpy(labels), Normalizer.fit(u8))
     if setting is not None:
         forced = {"precision": setting.precision, "channels_last": setting.channels_last}
     config = TrainConfig(
         data="synthetic", model=name, batch_size=batch, iterations=10**6, **forced
-    ).resolve(len(labels))
+    )
+    labels = torch.from_numpy(labels)
+    data = from_tensors(config, u8, labels, test=(u8[:8], labels[:8]))
     model = create_model(name, num_classes=10).to(device)
     previous = os.environ.get("RESLEARN_CACHE")
     os.environ["RESLEARN_CACHE"] = str(cache_dir)  # an empty cache: the first run's cost
     try:
         started = time.perf_counter()
-        made = Trainer(config, model, data)
+        made, _, choice = assemble_trainer(config, model, data, device=device)
         made.decision_s = time.perf_counter() - started
+        made.precision_choice = choice
     finally:
         if previous is None:
             del os.environ["RESLEARN_CACHE"]

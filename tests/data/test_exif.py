@@ -109,7 +109,7 @@ SETTINGS = TrainViewSettings(shorter=(48, 56), crop=40, lighting=0.1)
 def _batches(files, labels, device: str, on_device: bool, steps: int = 2):
     normalizer = Normalizer(torch.full((3, 1, 1), 0.5), torch.full((3, 1, 1), 0.25))
     data = StreamData(
-        files, labels, normalizer, device=torch.device(device), dtype=torch.float32,
+        files, labels, normalizer, device=torch.device(device),
         settings=SETTINGS, workers=0, stop=steps, decode_on_device=on_device,
     )  # fmt: skip
     return [data.micro_batches(s, batch_size=8, seed=0)[0] for s in range(steps)]

@@ -59,7 +59,7 @@ def test_training_batches_get_one_lighting_offset_per_image_along_the_pca_direct
 
     def batches(lighting):
         data = StreamData(
-            files, labels, normalizer, device=torch.device("cpu"), dtype=torch.float32,
+            files, labels, normalizer, device=torch.device("cpu"),
             settings=TrainViewSettings(shorter=(72, 96), crop=64, lighting=lighting),
             workers=0, stop=10,
         )  # fmt: skip

@@ -84,7 +84,7 @@ def test_stream_batches_do_not_depend_on_workers_or_where_they_start(photo_folde
 
     def data(workers):
         return StreamData(
-            files, labels, normalizer, device=torch.device("cpu"), dtype=torch.float32,
+            files, labels, normalizer, device=torch.device("cpu"),
             settings=SMALL, workers=workers, stop=6,
         )  # fmt: skip
 
@@ -169,7 +169,7 @@ def test_decoding_on_the_device_gives_the_same_batches(write_photo_folder, tmp_p
 
     def batches(on_device, skip_bad):
         data = StreamData(
-            files, labels, normalizer, device=torch.device("cpu"), dtype=torch.float32,
+            files, labels, normalizer, device=torch.device("cpu"),
             settings=SMALL, workers=0, stop=3, skip_bad=skip_bad, decode_on_device=on_device,
         )  # fmt: skip
         return [data.micro_batches(s, batch_size=12, seed=0)[0] for s in range(3)]
@@ -200,7 +200,7 @@ def test_a_device_that_cannot_decode_hands_over_to_the_workers(photo_folder, mon
 
     def batches(on_device):
         data = StreamData(
-            files, labels, normalizer, device=torch.device("cpu"), dtype=torch.float32,
+            files, labels, normalizer, device=torch.device("cpu"),
             settings=SMALL, workers=0, stop=3, decode_on_device=on_device,
         )  # fmt: skip
         return data, [data.micro_batches(s, batch_size=12, seed=0)[0] for s in range(3)]

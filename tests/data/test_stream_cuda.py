@@ -24,7 +24,7 @@ def test_gpu_decoding_matches_worker_decoding(photo_folder):
 
     def first_batch(on_device):
         data = StreamData(
-            files, labels, normalizer, device=torch.device("cuda"), dtype=torch.float32,
+            files, labels, normalizer, device=torch.device("cuda"),
             settings=SMALL, workers=0, stop=1, decode_on_device=on_device,
         )  # fmt: skip
         return data.micro_batches(0, batch_size=12, seed=0)[0]

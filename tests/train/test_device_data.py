@@ -7,6 +7,7 @@ import torch
 from reslearn.data.device_data import DeviceData
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sampling import validation_split
+from reslearn.precision import Setting
 
 
 def _images(count=64, channels=3, size=8):
@@ -77,9 +78,26 @@ def test_batches_are_a_pure_function_of_seed_and_step():
 
 def test_bf16_storage():
     images = _images()
-    data = DeviceData(images, torch.zeros(64), Normalizer.fit(images), dtype=torch.bfloat16)
+    data = DeviceData(
+        images, torch.zeros(64), Normalizer.fit(images), setting=Setting("bf16", True)
+    )
     batch, _ = data.batch(torch.arange(4))
     assert batch.dtype == torch.bfloat16
+
+
+def test_batches_come_in_the_settings_layout_with_the_same_values():
+    images, normalizer = _images(), Normalizer.fit(_images())
+    nhwc = DeviceData(images, torch.zeros(64), normalizer, setting=Setting("fp32", True))
+    nchw = DeviceData(images, torch.zeros(64), normalizer, setting=Setting("fp32", False))
+    a, _ = nhwc.batch(torch.arange(8), seed=3, step=2)
+    b, _ = nchw.batch(torch.arange(8), seed=3, step=2)
+    assert a.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous()
+    assert b.is_contiguous()
+    # the oracle: normalise the raw images by hand (no augmentation: the un-padded centre)
+    expected = (images.float() / 255 - normalizer.mean) / normalizer.std
+    plain, _ = nchw.batch(torch.arange(8), augment=False)
+    assert torch.allclose(plain, expected[:8], atol=1e-6)
+    assert torch.equal(a, b)
 
 
 def test_validation_split_is_a_pure_function_of_the_seed():

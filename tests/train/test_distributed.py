@@ -156,8 +156,8 @@ def test_a_streamed_image_folder_splits_the_same_way(photo_folder, tmp_path):
     common = [
         "--data", str(photo_folder), "--model", "resnet18", "--recipe", "imagenet-paper",
         "--crop-size", "64", "--scale-range", "72", "96", "--batch-size", "8",
-        "--iterations", "4", "--log-every", "2", "--precision", "fp32", "--workers", "1",
-        "--quiet",
+        "--iterations", "4", "--log-every", "2", "--precision", "fp32", "--channels-last",
+        "--workers", "1", "--quiet",
     ]  # fmt: skip
     _two_against_one(common, tmp_path)
     # each process evaluated half of the 12 test images; merged, the count is whole

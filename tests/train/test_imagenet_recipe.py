@@ -12,6 +12,7 @@ from reslearn.cli import main
 from reslearn.data.device_data import DeviceData
 from reslearn.data.normalize import Normalizer
 from reslearn.models import create_model
+from reslearn.precision import Setting
 from reslearn.train import TrainConfig, Trainer, TrainingStopped, train
 from reslearn.train.checkpoint import list_checkpoints
 
@@ -30,14 +31,17 @@ SMALL = dict(
     eval_batch_size=16,
 )
 
+FP32 = Setting("fp32", True)  # resolving needs the precision chosen: fp32 here
+
 
 def test_the_recipe_has_the_papers_settings():
-    resolved = TrainConfig(data="x", recipe="imagenet-paper").resolve(1_281_167)
+    resolved = TrainConfig(data="x", recipe="imagenet-paper").resolve(1_281_167, setting=FP32)
     assert (resolved.batch_size, resolved.lr, resolved.momentum) == (256, 0.1, 0.9)
     assert (resolved.weight_decay, resolved.iterations) == (1e-4, 600_000)
     assert resolved.schedule == "plateau" and resolved.loader == "stream"
     assert (resolved.crop_size, resolved.scale_range, resolved.lighting) == (224, [256, 480], 0.1)
-    fixed = TrainConfig(data="x", recipe="imagenet-paper", schedule="step").resolve(1_281_167)
+    fixed = TrainConfig(data="x", recipe="imagenet-paper", schedule="step")
+    fixed = fixed.resolve(1_281_167, setting=FP32)
     assert fixed.milestones == [150_000, 300_000, 450_000]
     with pytest.raises(ValueError, match="^scale_range must be two sides"):
         TrainConfig(data="x", recipe="imagenet-paper", crop_size=300).validate()
@@ -91,7 +95,7 @@ def test_a_streamed_run_trains_evaluates_and_resumes_exactly(photo_folder, tmp_p
 
 def test_the_plateau_schedule_divides_the_lr_and_remembers_it():
     config = TrainConfig(data="x", schedule="plateau", plateau_patience=2, batch_size=16)
-    config = config.resolve(64)
+    config = config.resolve(64, setting=FP32)
     images = torch.zeros(64, 3, 8, 8, dtype=torch.uint8)
     data = DeviceData(images, torch.zeros(64), Normalizer.fit(images), pad=0)
     trainer = Trainer(config, create_model("resnet20", num_classes=2), data)

@@ -1,6 +1,7 @@
 """``--precision auto``: the chooser's logic with injected timings, its cache, forced and
 unsupported choices, an end-to-end run, and fp16 with a GradScaler (skipped steps, exact resume)."""
 
+import dataclasses
 import io
 import json
 
@@ -12,7 +13,7 @@ from reslearn.data.device_data import DeviceData
 from reslearn.data.normalize import Normalizer
 from reslearn.models import create_model
 from reslearn.precision import Choice, DecisionCache, Setting, choose, measure, pick, support
-from reslearn.train import TrainConfig, Trainer, train
+from reslearn.train import TrainConfig, Trainer, assemble_trainer, from_tensors, train
 from reslearn.train.loop import LoopHooks, TrainingLoop
 
 pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
@@ -172,7 +173,7 @@ needs_fp16 = pytest.mark.skipif(
 
 def _fp16_trainer(images, labels, *, init_scale=2.0**24):
     torch.manual_seed(0)
-    data = DeviceData(images, labels, Normalizer.fit(images), dtype=torch.float16)
+    data = DeviceData(images, labels, Normalizer.fit(images), setting=Setting("fp16", False))
     config = TrainConfig(
         data="tiny", model="resnet20", precision="fp16", channels_last=False, batch_size=8,
         iterations=12, eval_every=1000, log_every=4,
@@ -246,22 +247,40 @@ def _rigged_measurement(monkeypatch, tmp_path, winner: str) -> None:
 
 
 @pytest.mark.parametrize("winner", ["fp32", "bf16"])
-def test_the_trainer_resolves_auto_itself(tiny_images, capsys, monkeypatch, tmp_path, winner):
-    if winner not in support.auto_precisions(CPU):
-        pytest.skip(f"auto does not measure {winner} on this CPU")
+def test_assembling_a_trainer_chooses_before_the_data_is_normalised(
+    tiny_images, capsys, monkeypatch, tmp_path, winner
+):
+    if not support.autocast_works(CPU, "bf16"):
+        pytest.skip("bf16 autocast does not work on this CPU: auto has nothing to choose")
+    monkeypatch.setattr(support, "auto_precisions", lambda device: ["fp32", "bf16"])
     _rigged_measurement(monkeypatch, tmp_path, winner)
     images, labels = tiny_images
-    data = DeviceData(images, labels, Normalizer.fit(images))
-    config = TrainConfig(data="tiny", batch_size=8, iterations=2).resolve(len(labels))
-    trainer = Trainer(config, create_model("resnet20", num_classes=3), data)
-    chosen = trainer.precision_choice
-    assert chosen is not None and chosen.source == "measured"
-    assert trainer.config.precision == chosen.precision == winner
-    assert trainer.config.channels_last is chosen.channels_last is True
+    config = TrainConfig(data="tiny", batch_size=8, iterations=2)
+    data = from_tensors(config, images, labels, test=(images[:6], labels[:6]))
+    assert data.train is None  # nothing is normalised before the choice
+    model = create_model("resnet20", num_classes=3)
+    trainer, resolved, chosen = assemble_trainer(config, model, data, device=CPU)
+    assert chosen.source == "measured"
+    assert resolved.precision == trainer.config.precision == chosen.precision == winner
+    assert resolved.channels_last is chosen.channels_last is True
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resolved.precision = "fp16"  # resolved once: nothing changes it later
     expected = {"bf16": torch.bfloat16, "fp32": torch.float32}[winner]
-    assert data.padded.dtype == expected  # the data was cast to the chosen precision
+    assert data.train.padded.dtype == expected  # normalised straight into the chosen dtype
+    assert data.eval_sets["test"].inputs.dtype == expected
     assert f"precision: {winner} + channels_last" in capsys.readouterr().err
     trainer.train_step(0)
+
+
+def test_a_trainer_refuses_data_normalised_for_another_setting(tiny_images):
+    images, labels = tiny_images
+    config = TrainConfig(data="tiny", batch_size=8, iterations=2, precision="fp32")
+    resolved = config.resolve(len(labels), setting=FP32_NCHW)
+    data = DeviceData(images, labels, Normalizer.fit(images), setting=FP32_NHWC)
+    with pytest.raises(ValueError, match="normalised for fp32 \\+ channels_last, the run trains"):
+        Trainer(resolved, create_model("resnet20", num_classes=3), data)
+    with pytest.raises(ValueError, match="needs the measured choice"):
+        TrainConfig(data="tiny", batch_size=8, iterations=2).resolve(len(labels))
 
 
 def test_choice_as_dict_is_json_ready():
@@ -304,3 +323,13 @@ def test_on_cuda_auto_measures_the_gpus_precisions_and_fp16_skips_overflows(tiny
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
     state = trainer.state_dict()
     assert state["scaler"]["scale"] == trainer.scaler.get_scale()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_auto_measures_bf16_on_a_cpu_only_where_onednn_runs_it_fast(monkeypatch, fast):
+    monkeypatch.setattr(support, "_cpu_bf16_fast", lambda: fast)
+    monkeypatch.setattr(support, "autocast_works", lambda device, precision: True)
+    monkeypatch.setattr(support, "_cpu_fp16_fast", lambda: False)
+    assert support.auto_precisions(CPU) == (["fp32", "bf16"] if fast else ["fp32"])
+    # forced, bf16 still runs where its autocast works (emulated, slowly)
+    assert support.usable_precision(CPU, "bf16") == ("bf16", None)

@@ -70,7 +70,8 @@ def data(tmp_path_factory, write_image_folder):
 
 def _config(data, tmp, **overrides):
     settings = dict(data=str(data), model="resnet18", iterations=2, batch_size=8, lr=0.01,
-                    cache_dir=str(tmp / "cache"))  # fmt: skip
+                    cache_dir=str(tmp / "cache"), precision="fp32",
+                    channels_last=True)  # fmt: skip
     settings.update(overrides)
     return TrainConfig(**settings)
 

@@ -2,14 +2,17 @@
 
 import pytest
 
+from reslearn.precision import Setting
 from reslearn.train import TrainConfig
 from reslearn.train.recipes import learning_rate
 
 pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
 
+FP32 = Setting("fp32", True)  # resolving needs the precision chosen: fp32 here
+
 
 def test_paper_recipe_matches_section_4_2():
-    c = TrainConfig(data="x", model="resnet20").resolve(train_images=50_000)
+    c = TrainConfig(data="x", model="resnet20").resolve(train_images=50_000, setting=FP32)
     assert (c.batch_size, c.lr, c.momentum, c.weight_decay) == (128, 0.1, 0.9, 1e-4)
     assert c.iterations == 64_000 and c.milestones == [32_000, 48_000]
     assert not c.low_lr_warmup
@@ -24,24 +27,25 @@ def test_paper_recipe_matches_section_4_2():
 
 
 def test_paper_recipe_warms_up_110_layers_and_deeper():
-    assert TrainConfig(data="x", model="resnet110").resolve(50_000).low_lr_warmup
-    assert TrainConfig(data="x", model="resnet1202").resolve(50_000).low_lr_warmup
-    assert not TrainConfig(data="x", model="resnet56").resolve(50_000).low_lr_warmup
+    assert TrainConfig(data="x", model="resnet110").resolve(50_000, setting=FP32).low_lr_warmup
+    assert TrainConfig(data="x", model="resnet1202").resolve(50_000, setting=FP32).low_lr_warmup
+    assert not TrainConfig(data="x", model="resnet56").resolve(50_000, setting=FP32).low_lr_warmup
 
 
 def test_iterations_scale_the_milestones():
-    c = TrainConfig(data="x", iterations=8000).resolve(50_000)
+    c = TrainConfig(data="x", iterations=8000).resolve(50_000, setting=FP32)
     assert c.milestones == [4000, 6000]
 
 
 @pytest.mark.parametrize("iterations,milestones", [(3, [2]), (2, [1]), (1, [])])
 def test_tiny_budgets_keep_each_lr_drop_once_and_inside_the_run(iterations, milestones):
-    c = TrainConfig(data="x", model="resnet20", iterations=iterations).resolve(50_000)
+    c = TrainConfig(data="x", model="resnet20", iterations=iterations)
+    c = c.resolve(50_000, setting=FP32)
     assert c.milestones == milestones
 
 
 def test_fast_recipe_is_thirty_epochs_of_onecycle():
-    c = TrainConfig(data="x", recipe="fast").resolve(50_000)
+    c = TrainConfig(data="x", recipe="fast").resolve(50_000, setting=FP32)
     assert c.iterations == 30 * 390 and c.schedule == "onecycle"
     peak = learning_rate(
         c.warmup_steps,
@@ -64,7 +68,7 @@ def test_fast_recipe_is_thirty_epochs_of_onecycle():
 
 
 def test_explicit_settings_override_the_recipe():
-    c = TrainConfig(data="x", recipe="fast", lr=0.05, epochs=2).resolve(1000)
+    c = TrainConfig(data="x", recipe="fast", lr=0.05, epochs=2).resolve(1000, setting=FP32)
     assert c.lr == 0.05 and c.iterations == 2 * (1000 // 128)
 
 
@@ -90,7 +94,7 @@ def test_explicit_settings_override_the_recipe():
 )
 def test_invalid_settings_fail_with_one_line(settings, message):
     with pytest.raises(ValueError, match=message) as error:
-        TrainConfig(data="x", **settings).resolve(1000)
+        TrainConfig(data="x", **settings).resolve(1000, setting=FP32)
     assert "\n" not in str(error.value)
     assert "--" not in str(error.value)  # the library names fields, the command line flags
 

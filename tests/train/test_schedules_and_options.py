@@ -17,14 +17,15 @@ pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leav
 
 
 def _trainer(tmp_path, **settings) -> Trainer:
-    base = dict(model="resnet20", iterations=8, batch_size=16, precision="fp32")
+    # fp32 and NCHW, given: nothing is measured at start-up
+    base = dict(
+        model="resnet20", iterations=8, batch_size=16, precision="fp32", channels_last=False
+    )
     config = TrainConfig(data="x", **{**base, **settings}).resolve(96)
     torch.manual_seed(0)
     images = torch.randint(0, 256, (96, 3, 16, 16), dtype=torch.uint8)
     labels = torch.randint(0, 10, (96,))
-    data = DeviceData(images, labels, Normalizer.fit(images))
-    # fp32 and NCHW, given: nothing is measured at start-up
-    config.channels_last = False
+    data = DeviceData(images, labels, Normalizer.fit(images), setting=config.setting)
     return Trainer(config, create_model("resnet20", num_classes=10), data)
 
 

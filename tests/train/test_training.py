@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from reslearn.data.device_data import DeviceData
 from reslearn.data.normalize import Normalizer
 from reslearn.models import create_model
+from reslearn.precision.setting import FP32_CHANNELS_LAST
 from reslearn.report import draw_run
 from reslearn.train import TrainConfig, Trainer, TrainingStopped, train
 from reslearn.train.checkpoint import list_checkpoints
@@ -134,7 +135,8 @@ def test_non_finite_loss_stops_without_writing_bad_weights(image_folder, tmp_pat
 
 
 def test_low_lr_warmup_ends_when_training_error_is_below_80_percent(tmp_path):
-    config = _config("x", tmp_path, iterations=1000, low_lr_warmup=True).resolve(96)
+    config = _config("x", tmp_path, iterations=1000, low_lr_warmup=True, precision="fp32")
+    config = config.resolve(96, setting=FP32_CHANNELS_LAST)
     images = torch.randint(0, 256, (96, 3, 16, 16), dtype=torch.uint8)
     data = DeviceData(images, torch.zeros(96), Normalizer.fit(images))
     trainer = Trainer(config, create_model("resnet20", num_classes=10), data)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sampling import StepRows, derive_seed, epoch_order
+from reslearn.precision.setting import FP32_CHANNELS_LAST, Setting
 
 
 def to_device_uint8(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
@@ -34,7 +35,9 @@ class EvalSet:
 
 
 class DeviceData:
-    """A labelled image set held on the device, normalised once, served in augmented batches."""
+    """A labelled image set held on the device, normalised once into the dtype of ``setting``
+    (the run's precision and layout, chosen before the data is normalised), served in augmented
+    batches in the layout the step consumes."""
 
     def __init__(
         self,
@@ -42,7 +45,7 @@ class DeviceData:
         labels: torch.Tensor,
         normalizer: Normalizer,
         *,
-        dtype: torch.dtype = torch.float32,
+        setting: Setting = FP32_CHANNELS_LAST,
         pad: int = 4,
         flip: bool = True,
     ) -> None:
@@ -51,12 +54,13 @@ class DeviceData:
         if pad < 0:
             raise ValueError(f"pad must be >= 0; got {pad}")
         self.device = images.device
-        self.pad, self.flip = pad, flip
+        self.setting, self.pad, self.flip = setting, pad, flip
+        dtype = setting.input_dtype
         self.labels = labels.to(self.device, torch.int64)
         normalizer = normalizer.to(self.device)
         # Stored as (N, H + 2 pad, W + 2 pad, C): padded once, with zeros that are the mean
         # pixel after normalisation, and channels last so a gathered batch is already in the
-        # memory format the network runs in.
+        # channels_last memory format (an NCHW setting copies each batch once, in ``batch``).
         chunks = [
             F.pad(normalizer(chunk, dtype), (pad, pad, pad, pad)).permute(0, 2, 3, 1)
             for chunk in images.split(8192)
@@ -75,11 +79,6 @@ class DeviceData:
     def input_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one network input."""
         return (self.padded.shape[-1], self.height, self.width)
-
-    def cast(self, dtype: torch.dtype) -> None:
-        """Keep the normalised images in ``dtype`` from now on (the precision chosen after the
-        data was loaded; casting fp32 down equals normalising straight into ``dtype``)."""
-        self.padded = self.padded.to(dtype)
 
     def permutation(self, seed: int, epoch: int) -> torch.Tensor:
         """The order of the images in ``epoch``: a pure function of (seed, epoch)."""
@@ -115,7 +114,7 @@ class DeviceData:
         step: int = 0,
         part: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, C, H, W; channels_last memory) and labels for ``indices``.
+        """Images (B, C, H, W; in the setting's dtype and layout) and labels for ``indices``.
 
         With ``augment``, each image gets a random crop of the padded image and a random
         horizontal flip, drawn from a generator seeded by (seed, step) and the ``part`` of a
@@ -138,9 +137,11 @@ class DeviceData:
             batch = batch[picks, rows[:, :, None], cols[:, None, :]]
         else:
             batch = batch[:, pad : pad + self.height, pad : pad + self.width].contiguous()
-        return batch.permute(0, 3, 1, 2), self.labels.index_select(0, indices)
+        images = self.setting.inputs(batch.permute(0, 3, 1, 2))
+        return images, self.labels.index_select(0, indices)
 
     def inputs(self) -> torch.Tensor:
-        """All images, un-augmented, as (N, C, H, W) normalised inputs (a view; no copy)."""
+        """All images, un-augmented, as (N, C, H, W) normalised inputs in channels_last memory
+        (a view; no copy: evaluation batches them into its own layout)."""
         pad = self.pad
         return self.padded[:, pad : pad + self.height, pad : pad + self.width].permute(0, 3, 1, 2)

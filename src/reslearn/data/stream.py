@@ -33,6 +33,7 @@ from reslearn.data.imagenet_views import (
 )
 from reslearn.data.normalize import Normalizer
 from reslearn.data.sampling import StepRows, derive_seed
+from reslearn.precision.setting import FP32_CHANNELS_LAST, Setting
 
 _JPEG_MAGIC = b"\xff\xd8"
 _REPLACEMENT_TRIES = 16  # how far to look for a readable image to stand in for a bad one
@@ -230,7 +231,8 @@ class StreamData:
     """The training set of an image folder, served step by step from DataLoader workers.
 
     ``micro_batches(step, ...)`` returns this process's parts of step ``step``'s batch as
-    normalised (B, 3, crop, crop) images on the device (channels_last) with their labels.
+    normalised (B, 3, crop, crop) images on the device, in the dtype and layout of ``setting``
+    (the run's precision), with their labels.
     Asking for any step other than the next one restarts the workers at that step.
     """
 
@@ -241,7 +243,7 @@ class StreamData:
         normalizer: Normalizer,
         *,
         device: torch.device,
-        dtype: torch.dtype,
+        setting: Setting = FP32_CHANNELS_LAST,
         settings: TrainViewSettings,
         workers: int,
         skip_bad: bool = False,
@@ -249,7 +251,7 @@ class StreamData:
         decode_on_device: bool = False,
     ) -> None:
         self.settings = settings
-        self.device, self.dtype, self.workers, self.skip_bad = device, dtype, workers, skip_bad
+        self.device, self.setting, self.workers, self.skip_bad = device, setting, workers, skip_bad
         # JPEGs decoded on the training device (nvJPEG on a GPU): workers only read bytes
         self.decode_on_device = decode_on_device
         self._bytes = TrainBytes(files, labels)
@@ -371,5 +373,5 @@ class StreamData:
         images = images.to(self.device, non_blocking=True)
         offsets = offsets.to(self.device, non_blocking=True)
         x = self.normalizer(images) + (offsets / self.normalizer.std.flatten())[:, :, None, None]
-        x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        x = self.setting.inputs(x)
         return x, labels.to(self.device, non_blocking=True)

@@ -1,6 +1,6 @@
-"""A candidate setting (a concrete precision and a memory layout), what autocast and the inputs'
-dtype are for it, the choice among candidates, and the rule that picks it: the fastest, fp32
-within 3% of it."""
+"""A setting (a concrete precision and a memory layout) and how it applies itself: the network's
+memory format, the dtype and layout the inputs take, the autocast around the step; the choice
+among candidates, and the rule that picks it: the fastest, fp32 within 3% of it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 from reslearn.choices import PREFERRED_PRECISIONS
 
@@ -60,6 +61,29 @@ class Setting:
         """``fp32 + channels_last``: how the user is told."""
         return f"{self.precision} + {'channels_last' if self.channels_last else 'NCHW'}"
 
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype the normalised inputs are stored in."""
+        return input_dtype(self.precision)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The memory layout of the network's weights and of its inputs."""
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        """Put ``model``'s weights in this layout (in place; returned for chaining)."""
+        return model.to(memory_format=self.memory_format)
+
+    def inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` in the dtype and layout the step consumes (no copy when they already
+        are: the data path converts once, where it is made)."""
+        return images.to(self.input_dtype).contiguous(memory_format=self.memory_format)
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """The autocast the forward pass runs under (a null context for fp32)."""
+        return autocast(device, self.precision)
+
     @classmethod
     def from_key(cls, key: str) -> Setting:
         """The inverse of ``key``."""
@@ -67,6 +91,10 @@ class Setting:
         if precision not in _PREFERENCE or layout not in ("nhwc", "nchw"):
             raise ValueError(f"not a precision setting: {key!r}")
         return cls(precision, layout == "nhwc")
+
+
+#: What the data path emits unless told: fp32 in channels_last memory.
+FP32_CHANNELS_LAST = Setting("fp32", True)
 
 
 @dataclass

@@ -4,22 +4,29 @@ before any work starts, and saved as the run's config.json."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reslearn.data.sources import default_workers
+from reslearn.device import resolve_device
 from reslearn.errors import SettingError, UserError, one_line
 from reslearn.jsonfile import read_json_record
 from reslearn.models import model_info
+from reslearn.paths import default_cache_dir
+from reslearn.precision import Setting
 from reslearn.train.recipes import get_recipe
+from reslearn.train.run_config import RunConfig
 from reslearn.train.validation import DECODES, LOADERS, check_positive, validate
 
-__all__ = ["DECODES", "LOADERS", "TrainConfig"]
+__all__ = ["DECODES", "LOADERS", "RunConfig", "TrainConfig"]
 
 
 @dataclass
 class TrainConfig:
-    """A training run's settings. ``None`` means "the recipe's default" until ``resolve``."""
+    """A training run's settings as given. ``None`` and ``"auto"`` mean "the recipe's default"
+    or "measured" until ``resolve`` makes the run's frozen RunConfig (train/run_config.py)."""
 
     data: str  # a data folder or a name (cifar10, cifar100, fashion-mnist)
     model: str = "resnet20"  # a registry name (reslearn models)
@@ -88,16 +95,43 @@ class TrainConfig:
                 setattr(out, name, getattr(recipe, name))
         return out
 
-    def resolve(self, train_images: int) -> TrainConfig:
-        """A copy with every recipe default filled in for a training set of this size."""
+    def steps_per_epoch(self, train_images: int) -> int:
+        """Steps per pass over ``train_images`` (with the recipe's batch size unless given);
+        refuses a batch larger than the training set, before any work starts."""
+        batch_size = self.batch_size or get_recipe(self.recipe).batch_size
+        check_positive("batch_size", batch_size)
+        if batch_size > train_images:
+            raise SettingError(
+                f"<batch_size> {batch_size} is larger than the {train_images} training images"
+            )
+        return train_images // batch_size
+
+    def built_model_options(self, image_size: tuple[int, int]) -> dict[str, Any]:
+        """The options the network is built with on images of ``image_size``: the given ones,
+        and a flatten head's ``map_size`` (the last map's side: the image side over the
+        network's total stride, from the registry)."""
+        options = dict(self.model_options)
+        if options.get("pool") == "flatten" and "map_size" not in options:
+            options["map_size"] = max(1, image_size[0] // model_info(self.model).total_stride)
+        return options
+
+    def resolve(
+        self,
+        train_images: int,
+        *,
+        setting: Setting | None = None,
+        image_size: tuple[int, int] | None = None,
+        model_options: dict[str, Any] | None = None,
+        device: str | None = None,
+    ) -> RunConfig:
+        """The run's settings, resolved once: every recipe default filled in for a training
+        set of ``train_images`` images of ``image_size`` (default: the given or the model's
+        size), the precision ``setting`` chosen (only a forced precision and layout may leave it
+        out), the network's built options (default: ``built_model_options``) and the device
+        (default: ``device`` resolved)."""
         recipe = get_recipe(self.recipe)
         out = self.with_recipe()
-        check_positive("batch_size", out.batch_size)
-        if out.batch_size > train_images:
-            raise SettingError(
-                f"<batch_size> {out.batch_size} is larger than the {train_images} training images"
-            )
-        steps_per_epoch = train_images // out.batch_size
+        steps_per_epoch = out.steps_per_epoch(train_images)
         if out.iterations is None:
             if out.epochs is not None:
                 check_positive("epochs", out.epochs)
@@ -125,7 +159,7 @@ class TrainConfig:
         if out.checkpoint_every is None:
             out.checkpoint_every = out.eval_every
         out.validate()
-        return out
+        return _resolved(out, setting, image_size, model_options, device)
 
     def resolve_normalization(self) -> str:
         """The normalization as given, else per-pixel (the paper's), or torchvision's
@@ -160,6 +194,50 @@ class TrainConfig:
             return cls.from_dict(record["settings"])
         except (ValueError, TypeError) as error:
             raise UserError(f"'{path}' is damaged: {one_line(error)}; {fix}") from None
+
+
+def _resolved(
+    out: TrainConfig,
+    setting: Setting | None,
+    image_size: tuple[int, int] | None,
+    model_options: dict[str, Any] | None,
+    device: str | None,
+) -> RunConfig:
+    """``out`` (its recipe and data defaults filled in) with the facts of the precision, the
+    images, the network, the device and the machine added, as a frozen RunConfig."""
+    if setting is None:
+        if out.precision == "auto" or out.channels_last is None:
+            raise ValueError(
+                "resolving an 'auto' precision or layout needs the measured choice: pass "
+                "setting= (reslearn.train.choose_run_precision measures it)"
+            )
+        setting = Setting(out.precision, out.channels_last)
+    if image_size is None:
+        side = out.image_size or model_info(out.model).input_size
+        image_size = (side, side)
+    if model_options is None:
+        model_options = out.built_model_options(image_size)
+    stream = out.loader == "stream"
+    if device is None:
+        device = str(resolve_device(out.device))
+    decode = out.decode
+    if decode == "auto":
+        decode = "device" if stream and device.startswith("cuda") else "workers"
+    workers = out.workers
+    if workers is None:  # the node's cores, shared among torchrun's processes on it
+        workers = default_workers(share=int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if stream else 1)
+    values = {
+        **dataclasses.asdict(out),
+        "model_options": dict(model_options),
+        "image_size": list(image_size),
+        "precision": setting.precision,
+        "channels_last": setting.channels_last,
+        "device": device,
+        "cache_dir": str(out.cache_dir or default_cache_dir()),
+        "workers": workers,
+        "decode": decode,
+    }
+    return RunConfig(**values)
 
 
 def _imagenet_normalised_init(init: str | None) -> bool:

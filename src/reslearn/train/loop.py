@@ -53,7 +53,9 @@ class LoopHooks:
     caller's (or a signal's) request to stop after the current step."""
 
     log: Callable[[dict[str, Any]], None] = lambda record: None
-    checkpoint: Callable[[int], str | None] = lambda step: None
+    #: ``checkpoint(step, log_window)`` saves everything to continue after ``step``, the
+    #: loop's logging window included (see ``LogWindow.state``); returns the file's path.
+    checkpoint: Callable[[int, dict[str, Any]], str | None] = lambda step, window: None
     progress: bool = True
     print_logs: bool = False
     stop_signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
@@ -135,11 +137,22 @@ class LogWindow:
 class TrainingLoop:
     """The loop, the front door of training: from step ``start`` to ``config.iterations``.
 
-    Raises TrainingStopped on SIGINT/SIGTERM or ``hooks.request_stop()`` (after a
-    checkpoint) and on a non-finite loss or weights (without writing the bad weights)."""
+    The loop owns the logging window: ``log_window`` is the one a checkpoint saved (a resumed
+    run continues it, so its first record averages the same steps as an uninterrupted run's),
+    and each checkpoint is handed the window of its moment. Raises TrainingStopped on SIGINT/
+    SIGTERM or ``hooks.request_stop()`` (after a checkpoint) and on a non-finite loss or weights
+    (without writing the bad weights)."""
 
-    def __init__(self, trainer: Trainer, hooks: LoopHooks, start: int) -> None:
+    def __init__(
+        self,
+        trainer: Trainer,
+        hooks: LoopHooks,
+        start: int,
+        *,
+        log_window: dict[str, Any] | None = None,
+    ) -> None:
         self.trainer, self.hooks, self.start = trainer, hooks, start
+        self.resumed_window = log_window
         c = trainer.config
         self.total = c.iterations
         self.where = trainer.where
@@ -162,8 +175,7 @@ class TrainingLoop:
         if self.start >= self.total:  # a finished run resumed again: report the end
             self.stop_if_weights_nonfinite(self.total, agree=True)
             return {"step": self.total, "epoch": self._epoch(self.total), **t.evaluate()}
-        saved, t.resume_log_window = t.resume_log_window, None
-        self.window.restore(saved, self.where)
+        self.window.restore(self.resumed_window, self.where)
         self.bar = tqdm(
             total=self.total, initial=self.start, unit="it", desc=t.config.model,
             disable=not self.hooks.progress, dynamic_ncols=True, file=sys.stderr,
@@ -212,10 +224,8 @@ class TrainingLoop:
         except BadImageError as error:
             saved = self.last_saved
             if step > self.start:  # this process alone may have failed: no collective
-                self.trainer.log_window = self.window.state(
-                    self.where, time.perf_counter(), gather=False
-                )
-                saved = self.hooks.checkpoint(step)
+                window = self.window.state(self.where, time.perf_counter(), gather=False)
+                saved = self.hooks.checkpoint(step, window)
             raise TrainingStopped(
                 f"{error}; training stopped before step {step + 1}",
                 step=step, checkpoint=saved, exit_code=1,
@@ -305,8 +315,7 @@ class TrainingLoop:
 
     def checkpoint(self, done: int, now: float, *, gather: bool) -> None:
         """Everything to continue after ``done`` (the caller writes it)."""
-        self.trainer.log_window = self.window.state(self.where, now, gather)
-        self.last_saved = self.hooks.checkpoint(done)
+        self.last_saved = self.hooks.checkpoint(done, self.window.state(self.where, now, gather))
 
     def stopped(self, done: int) -> None:
         """After a requested stop's checkpoint: end the run with the signal's exit code."""

@@ -12,9 +12,10 @@ class MetricsLog:
     """Append-only JSON-lines log whose byte length is recorded in every checkpoint.
 
     Resuming truncates the file back to the length it had at the checkpoint, and the checkpoint
-    carries the logging window's sums (``Trainer.log_window``), so the log of a resumed run
-    equals that of an uninterrupted one: no duplicated or orphaned lines, and the first record
-    after the resume averages the same steps (only images/s differs: time is measured anew).
+    carries the logging window's sums (``TrainingLoop`` hands its window to each checkpoint),
+    so the log of a resumed run equals that of an uninterrupted one: no duplicated or orphaned
+    lines, and the first record after the resume averages the same steps (only images/s
+    differs: time is measured anew).
     """
 
     def __init__(self, path: str | Path, *, truncate_to: int | None = None) -> None:

@@ -1,12 +1,13 @@
 """A run's data, ready to train on: decoded into memory (``--loader memory``) or listed for
-streaming (``--loader stream``), split into train / val / test the same way for both, the
-settings resolved on the training set's size, and normalised on the training device."""
+streaming (``--loader stream``), split into train / val / test the same way for both, then
+normalised on the training device into the precision and layout chosen for the run."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,17 @@ from reslearn.data.sources import default_workers, list_image_folder
 from reslearn.data.stream import StreamData, TrainViewSettings
 from reslearn.data.stream_eval import StreamEval, fit_stream_normalizer
 from reslearn.models import model_info
-from reslearn.precision import input_dtype
-from reslearn.train.config import TrainConfig
+from reslearn.train.config import RunConfig, TrainConfig
 from reslearn.train.fingerprint import dataset_fingerprint, listing_fingerprint
+
+#: Where training batches come from: the in-memory data set, or image files through workers.
+TrainData = DeviceData | StreamData
 
 
 @dataclass
 class Prepared:
-    """A run's data, ready to train on: what the trainer needs and what config.json records."""
+    """A run's data: decoded (or listed) and split, then ``place``d on the device in the run's
+    precision and layout; what the trainer needs and what config.json records."""
 
     name: str
     source: str
@@ -35,12 +39,21 @@ class Prepared:
     channels: int
     image_size: tuple[int, int]
     skipped: list[str]
-    resolved: TrainConfig
-    train: DeviceData | StreamData
-    eval_sets: dict[str, EvalSet | StreamEval]
+    loader: str  # memory | stream
+    train_images: int  # after the validation hold-out
     normalizer: Normalizer
     val_indices: np.ndarray | None
-    fingerprint: dict[str, Any] | None = None  # what a resumed run compares (see fingerprint)
+    fingerprint: dict[str, Any] | None  # what a resumed run compares (see fingerprint)
+    #: ``place(run)`` -> (training data, evaluation splits), normalised into ``run.setting``.
+    placer: Callable[[RunConfig], tuple[TrainData, dict[str, EvalSet | StreamEval]]]
+    held_out_sizes: dict[str, int]
+    train: TrainData | None = None  # set by ``place``
+    eval_sets: dict[str, EvalSet | StreamEval] = field(default_factory=dict)
+
+    def place(self, run: RunConfig) -> None:
+        """Normalise the data, once, into the dtype and layout the run's step consumes (its
+        precision chosen before: no second conversion)."""
+        self.train, self.eval_sets = self.placer(run)
 
     def record(self) -> dict[str, Any]:
         """config.json's "data" record."""
@@ -48,19 +61,15 @@ class Prepared:
             "name": self.name,
             "source": self.source,
             "classes": self.classes,
-            "train_images": len(self.train),
-            "eval_images": self.eval_sizes(),
+            "train_images": self.train_images,
+            "eval_images": dict(self.held_out_sizes),
             "image_size": list(self.image_size),
             "channels": self.channels,
             "skipped_images": self.skipped,
-            "loader": self.resolved.loader,
+            "loader": self.loader,
             "decode": self.decode_place(),
             "fingerprint": self.fingerprint,
         }
-
-    def eval_sizes(self) -> dict[str, int]:
-        """Images in each held-out split."""
-        return {name: len(split.labels) for name, split in self.eval_sets.items()}
 
     def decode_place(self) -> str | None:
         """Where a streamed run decodes its JPEGs ("workers" or the device), None in memory."""
@@ -103,15 +112,40 @@ def _split(config: TrainConfig, items, labels: np.ndarray, test, take) -> _Split
 
 
 def prepare(config: TrainConfig, device: torch.device, *, progress: bool) -> Prepared:
-    """The data of ``config`` (validated, its recipe's loader chosen) on ``device``, and the
-    settings resolved on the training set's size."""
+    """The data of ``config`` (validated, its recipe's defaults filled in: ``with_recipe``)
+    decoded onto ``device`` as uint8 or listed for streaming, split, its batch size checked
+    against the training set; ``Prepared.place`` normalises it once the precision is chosen."""
     if config.loader == "stream":
         return _prepare_stream(config, device)
     return _prepare_memory(config, device, progress)
 
 
+def from_tensors(
+    config: TrainConfig,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    classes: list[str] | None = None,
+) -> Prepared:
+    """uint8 (N, C, H, W) images and labels already in memory (on their device) as a run's
+    data: for benchmarks, tests and notebooks that train without a data folder. ``test``
+    (images, labels) is held out; with ``config.val_split`` so are some training images."""
+    held = None if test is None else (test[0], test[1].cpu().numpy())
+    split = _split(config, images, labels.cpu().numpy(), held, _rows)
+    config.steps_per_epoch(len(split.labels))
+    normalizer = Normalizer.fit(split.train, config.resolve_normalization())
+    count = int(labels.max()) + 1 if len(labels) else 1
+    return Prepared(
+        "tensors", "memory", classes or [str(i) for i in range(count)], images.shape[1],
+        tuple(images.shape[2:4]), [], "memory", len(split.labels), normalizer,
+        split.val_indices, None, partial(_place_memory, split, normalizer),
+        {name: len(y) for name, (_, y) in split.held_out.items()},
+    )  # fmt: skip
+
+
 def _prepare_memory(config: TrainConfig, device: torch.device, progress: bool) -> Prepared:
-    """The data set decoded once (cached) and held on the device, padded and normalised."""
+    """The data set decoded once (cached) and held on the device as uint8."""
     dataset = load_dataset(
         config.data,
         image_size=config.image_size,
@@ -123,27 +157,35 @@ def _prepare_memory(config: TrainConfig, device: torch.device, progress: bool) -
     )
     test = None if dataset.test is None else (dataset.test.images, dataset.test.labels)
     split = _split(config, dataset.train.images, dataset.train.labels, test, _rows)
-    resolved = config.resolve(len(split.labels))
-    dtype = input_dtype(resolved.precision)  # fp32 while "auto": cast once it is chosen
-    train_u8 = to_device_uint8(split.train, device)
-    normalizer = Normalizer.fit(train_u8, resolved.normalization)
+    config.steps_per_epoch(len(split.labels))
+    split.train = to_device_uint8(split.train, device)
+    split.held_out = {
+        name: (to_device_uint8(x, device), y) for name, (x, y) in split.held_out.items()
+    }
+    normalizer = Normalizer.fit(split.train, config.resolve_normalization())
+    images = dataset.train.images
+    return Prepared(
+        dataset.name, dataset.source, dataset.train.classes, images.shape[-1],
+        tuple(images.shape[1:3]), dataset.skipped, "memory", len(split.labels), normalizer,
+        split.val_indices, dataset_fingerprint(dataset), partial(_place_memory, split, normalizer),
+        {name: len(y) for name, (_, y) in split.held_out.items()},
+    )  # fmt: skip
+
+
+def _place_memory(split: _Splits, normalizer: Normalizer, run: RunConfig):
+    """The training set padded and normalised into the run's setting; the held-out splits
+    normalised alike (no padding, no augmentation)."""
     train = DeviceData(
-        train_u8, torch.from_numpy(split.labels), normalizer, dtype=dtype, pad=resolved.pad,
-        flip=resolved.flip,
+        split.train, torch.as_tensor(split.labels), normalizer, setting=run.setting, pad=run.pad,
+        flip=run.flip,
     )  # fmt: skip
     eval_sets: dict[str, EvalSet | StreamEval] = {}
     for name, (x, y) in split.held_out.items():
         held = DeviceData(
-            to_device_uint8(x, device), torch.from_numpy(y), normalizer, dtype=dtype, pad=0,
-            flip=False,
+            x, torch.as_tensor(y), normalizer, setting=run.setting, pad=0, flip=False
         )  # fmt: skip
         eval_sets[name] = EvalSet(held.inputs(), held.labels)
-    images = dataset.train.images
-    return Prepared(
-        dataset.name, dataset.source, dataset.train.classes, images.shape[-1],
-        tuple(images.shape[1:3]), dataset.skipped, resolved, train, eval_sets, normalizer,
-        split.val_indices, fingerprint=dataset_fingerprint(dataset),
-    )  # fmt: skip
+    return train, eval_sets
 
 
 def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
@@ -153,37 +195,44 @@ def _prepare_stream(config: TrainConfig, device: torch.device) -> Prepared:
     listing = list_image_folder(config.data)
     files, labels = listing.splits["train"]
     split = _split(config, files, labels, listing.splits.get("test"), _items)
-    resolved = config.resolve(len(split.labels))
-    workers = resolved.workers
+    config.steps_per_epoch(len(split.labels))
+    workers = config.workers
     if workers is None:  # the node's cores, shared among torchrun's processes on it
         workers = default_workers(share=int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
-    crop = resolved.crop_size
-    on_device = resolved.decode == "device" or (resolved.decode == "auto" and device.type == "cuda")
     normalizer = fit_stream_normalizer(
-        split.train, resolved.normalization, crop=crop, seed=resolved.seed, workers=workers
-    )
-    views = TrainViewSettings(tuple(resolved.scale_range), crop, resolved.lighting)
+        split.train, config.resolve_normalization(), crop=config.crop_size, seed=config.seed,
+        workers=workers,
+    )  # fmt: skip
+    crop = config.crop_size
+    return Prepared(
+        listing.name, listing.root, listing.classes, 3, (crop, crop), [], "stream",
+        len(split.labels), normalizer, split.val_indices, listing_fingerprint(listing),
+        partial(_place_stream, split, normalizer, device),
+        {name: len(y) for name, (_, y) in split.held_out.items()},
+    )  # fmt: skip
+
+
+def _place_stream(split: _Splits, normalizer: Normalizer, device: torch.device, run: RunConfig):
+    """The streaming loader and the held-out splits' centre views, in the run's setting."""
+    views = TrainViewSettings(tuple(run.scale_range), run.crop_size, run.lighting)
     train = StreamData(
-        split.train, split.labels, normalizer, device=device,
-        dtype=input_dtype(resolved.precision), settings=views, workers=workers,
-        skip_bad=resolved.skip_bad_images, stop=resolved.iterations, decode_on_device=on_device,
+        split.train, split.labels, normalizer, device=device, setting=run.setting,
+        settings=views, workers=run.workers, skip_bad=run.skip_bad_images, stop=run.iterations,
+        decode_on_device=run.decode == "device",
     )  # fmt: skip
     eval_sets: dict[str, EvalSet | StreamEval] = {
         name: StreamEval(
             split_files,
             split_labels,
             normalizer,
-            crop=crop,
-            workers=workers,
-            batch_size=min(resolved.eval_batch_size, 256),
-            skip_bad=resolved.skip_bad_images,
+            crop=run.crop_size,
+            workers=run.workers,
+            batch_size=min(run.eval_batch_size, 256),
+            skip_bad=run.skip_bad_images,
         )  # fmt: skip
         for name, (split_files, split_labels) in split.held_out.items()
     }
-    return Prepared(
-        listing.name, listing.root, listing.classes, 3, (crop, crop), [], resolved, train,
-        eval_sets, normalizer, split.val_indices, fingerprint=listing_fingerprint(listing),
-    )  # fmt: skip
+    return train, eval_sets
 
 
 def _rows(images: np.ndarray, indices: np.ndarray) -> np.ndarray:

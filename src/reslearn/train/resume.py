@@ -31,7 +31,7 @@ def data_changed(run_dir: Path, record: dict, data: Prepared, allow: bool) -> st
     saved = record.get("data", {})
     change = data_change(saved, data.fingerprint) if data.fingerprint else None
     if change is None and "fingerprint" not in saved:  # a run saved before fingerprints
-        sizes = legacy_sizes_change(saved, len(data.train), data.eval_sizes())
+        sizes = legacy_sizes_change(saved, data.train_images, data.held_out_sizes)
         change = ("images", sizes) if sizes else None
     if change is None:
         return None
@@ -56,8 +56,8 @@ def record_data_change(run_dir: Path, record: dict, data: Prepared, what: str, s
     before = record.get("data", {})
     record["data"] = {
         **before,
-        "train_images": len(data.train),
-        "eval_images": data.eval_sizes(),
+        "train_images": data.train_images,
+        "eval_images": dict(data.held_out_sizes),
         "skipped_images": data.skipped,
         "fingerprint": data.fingerprint,
     }

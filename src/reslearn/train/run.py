@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from reslearn.models import ResNet, create_model, model_info
+from reslearn.models import ResNet, create_model
 from reslearn.rundir import CHECKPOINTS, CONFIG, read_config
 from reslearn.rundir.lock import FolderInUse, FolderLock
 from reslearn.rundir.marker import (
@@ -29,13 +29,13 @@ from reslearn.rundir.marker import (
     new_run_id,
     write_marker,
 )
+from reslearn.train.assemble import assemble_trainer
 from reslearn.train.checkpoint import load_latest_checkpoint
-from reslearn.train.config import TrainConfig
+from reslearn.train.config import RunConfig, TrainConfig
 from reslearn.train.distributed import Distributed
 from reslearn.train.distributed import setup as setup_distributed
 from reslearn.train.environment import environment
 from reslearn.train.loop import LoopHooks, TrainingLoop
-from reslearn.train.precision_choice import choose_run_precision
 from reslearn.train.prepare import Prepared, prepare
 from reslearn.train.pretrained_init import InitReport, init_model_options, load_initial_weights
 from reslearn.train.resume import (
@@ -57,7 +57,7 @@ class RunResult:
     """Where a finished run is and how it ended."""
 
     run_dir: Path
-    config: TrainConfig
+    config: RunConfig  # the settings as resolved
     final: dict[str, Any]
     wall_time_s: float
 
@@ -73,7 +73,7 @@ class _Session:
     """One session of a run: what the steps of ``train`` read and add to."""
 
     given: TrainConfig  # the settings as given (as saved, when resuming)
-    config: TrainConfig  # with the recipe's data-independent defaults filled in
+    config: TrainConfig  # with the recipe's data-independent defaults filled in (with_recipe)
     where: Distributed
     device: torch.device
     quiet: bool
@@ -86,6 +86,7 @@ class _Session:
     run_dir: Path | None = None
     run_id: str | None = None
     saved: dict[str, Any] | None = None  # a resumed run's config.json
+    log_window: dict[str, Any] | None = None  # the window its checkpoint saved (resumed runs)
 
     @property
     def speak(self) -> bool:
@@ -143,12 +144,10 @@ def _run(s: _Session, draw: Draw | None) -> RunResult:
     try:
         change = _settle_after_data(s, data)
         model, init_report = _build_model(s, data)
-        resolved, choice = choose_run_precision(
-            data.resolved, model, data.train, data.eval_sets, device=s.device,
-            input_shape=(data.channels, *data.image_size), where=s.where,
+        trainer, resolved, choice = assemble_trainer(
+            s.config, model, data, device=s.device, where=s.where,
             recorded=recorded_precision(s.saved) if s.saved is not None else None,
         )  # fmt: skip
-        trainer = Trainer(resolved, model, data.train, data.eval_sets, where=s.where)
         writer, start = _start_or_resume(s, trainer, data, change)
         if writer is not None and s.saved is None:
             writer.start(_config_record(s, resolved, data, choice, init_report), data, s.given.seed)
@@ -268,15 +267,11 @@ def _new_run(run_dir: Path, overwrite: bool) -> str:
 def _build_model(s: _Session, data: Prepared) -> tuple[ResNet, InitReport | None]:
     """The network, seeded, from --init weights for a new run, on the device."""
     c = s.config
-    if c.model_options.get("pool") == "flatten" and "map_size" not in c.model_options:
-        # the classifier takes the flattened last map: its side follows from the data's images
-        stride = model_info(c.model).total_stride
-        c.model_options["map_size"] = max(1, data.image_size[0] // stride)
-        data.resolved.model_options = dict(c.model_options)
     torch.manual_seed(c.seed)
     model = create_model(
-        c.model, num_classes=len(data.classes), in_channels=data.channels, **c.model_options
-    )
+        c.model, num_classes=len(data.classes), in_channels=data.channels,
+        **c.built_model_options(data.image_size),
+    )  # fmt: skip
     report = None
     if c.init and s.resume is None:
         report = load_initial_weights(c.init, model, c.model)
@@ -302,8 +297,8 @@ def _start_or_resume(
         s.run_dir / CHECKPOINTS, map_location=s.device,
         accept=checkpoint_acceptor(trainer, s.run_id),
     )  # fmt: skip
-    trainer.resume_log_window = state.get("log_window")
     start = state["step"]
+    s.log_window = state.get("log_window")
     if not s.where.is_main:
         return None, start
     writer = RunWriter(
@@ -337,15 +332,17 @@ def _fit(
 ) -> dict[str, Any]:
     """The training loop, rank 0 logging and checkpointing; ``draw`` also after a stop."""
     if writer is None:  # the other processes train and evaluate their shards, write nothing
-        return TrainingLoop(trainer, LoopHooks(progress=False), start).run()
+        return TrainingLoop(
+            trainer, LoopHooks(progress=False), start, log_window=s.log_window
+        ).run()
     hooks = LoopHooks(
         log=writer.log,
-        checkpoint=lambda step: writer.checkpoint(trainer, step),
+        checkpoint=lambda step, window: writer.checkpoint(trainer, step, window),
         progress=s.speak,
         print_logs=s.quiet,
     )
     try:
-        return TrainingLoop(trainer, hooks, start).run()
+        return TrainingLoop(trainer, hooks, start, log_window=s.log_window).run()
     except BaseException:
         if draw is not None:  # the curves of a stopped run, as far as it got
             with contextlib.suppress(Exception):
@@ -355,7 +352,7 @@ def _fit(
         writer.close()
 
 
-def _summary(s: _Session, resolved: TrainConfig, data: Prepared, final: dict, wall: float):
+def _summary(s: _Session, resolved: RunConfig, data: Prepared, final: dict, wall: float):
     """summary.json: the final errors and times."""
     return {
         "model": resolved.model,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from reslearn.train.config import TrainConfig
 from reslearn.train.recipes import LOW_LR_WARMUP_ERROR, LOW_LR_WARMUP_FACTOR, learning_rate
+from reslearn.train.run_config import RunConfig
 
 #: Training steps whose mean error decides that the low-lr warm-up has ended.
 WARMUP_WINDOW = 20
@@ -17,7 +17,7 @@ WARMUP_WINDOW = 20
 class LearningRateSchedule:
     """The learning rate of a resolved ``config`` at each step, and what moves it."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: RunConfig) -> None:
         self.config = config
         #: The paper's warm-up: lr/10 until the training error is below 80%.
         self.warmup_active = bool(config.low_lr_warmup)

@@ -11,8 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reslearn.data.device_data import DeviceData, EvalSet
-from reslearn.data.stream import StreamData
+from reslearn.data.device_data import EvalSet
 from reslearn.data.stream_eval import StreamEval
 from reslearn.evaluate import (
     Evaluation,
@@ -22,18 +21,15 @@ from reslearn.evaluate import (
     view_scores,
 )
 from reslearn.models import ResNet
-from reslearn.precision import Choice, allow_tf32, autocast
+from reslearn.precision import allow_tf32
 from reslearn.train.checkpoint import rng_state, set_rng_state
-from reslearn.train.config import TrainConfig
 from reslearn.train.distributed import Distributed, merge_evaluations
-from reslearn.train.precision_choice import choose_run_precision, needs_choice
+from reslearn.train.prepare import TrainData
 from reslearn.train.pretrained_init import backbone_and_head
+from reslearn.train.run_config import RunConfig
 from reslearn.train.schedule import LearningRateSchedule
 
 __all__ = ["TrainData", "Trainer", "check_batch_split"]
-
-#: Where training batches come from: the in-memory data set, or image files through workers.
-TrainData = DeviceData | StreamData
 
 
 def check_batch_split(batch_size: int, processes: int, accumulate: int) -> None:
@@ -49,8 +45,8 @@ class Trainer:
     """One network, its optimizer and its training data on one device (one process of a
     torchrun job when ``where`` says so: the network then runs as DistributedDataParallel).
 
-    A config whose precision is ``auto`` (or layout unset) is measured on ``model`` first, as
-    ``reslearn train`` does, and ``config`` then holds the choice.
+    ``config`` is resolved (a RunConfig: its precision chosen); the data must have been
+    normalised into that same setting (``assemble_trainer`` does all of this, as a run does).
 
     ``train_step(step)`` is the whole hot path: this process's part of the batch (gathered and
     augmented on the device, or streamed from DataLoader workers), forward and backward passes
@@ -59,31 +55,24 @@ class Trainer:
     step is a pure function of (seed, step), so the loop can start anywhere.
     """
 
-    #: The logging window (loss and error sums, steps, seconds) as the latest checkpoint saw
-    #: it, and the one a resumed run continues: the first record after a resume then averages
-    #: the same steps as an uninterrupted run's (see ``TrainingLoop``).
-    log_window: dict[str, Any] | None = None
-    resume_log_window: dict[str, Any] | None = None
-
     def __init__(
         self,
-        config: TrainConfig,
+        config: RunConfig,
         model: ResNet,
         data: TrainData,
         eval_sets: dict[str, EvalSet | StreamEval] | None = None,
         *,
         where: Distributed | None = None,
     ) -> None:
+        if not isinstance(config, RunConfig):
+            raise TypeError("Trainer needs a resolved config: TrainConfig(...).resolve(...)")
+        if data.setting != config.setting:
+            raise ValueError(
+                f"the data was normalised for {data.setting.label}, the run trains in "
+                f"{config.setting.label}"
+            )
         self.where = where or Distributed()
         self.eval_sets = eval_sets or {}
-        #: How the precision and layout were chosen (None when the config gave both).
-        self.precision_choice: Choice | None = None
-        if needs_choice(config.precision, config.channels_last):  # measure, as a run does
-            model.to(data.device)
-            config, self.precision_choice = choose_run_precision(
-                config, model, data, self.eval_sets, device=data.device,
-                input_shape=data.input_shape, where=self.where,
-            )  # fmt: skip
         self.config, self.model, self.data = config, model, data
         #: The latest full evaluation of each split (confusion matrix included).
         self.last_evaluations: dict[str, Evaluation] = {}
@@ -96,8 +85,9 @@ class Trainer:
         self.parts = self.where.world * config.accumulate
         first = self.where.rank * config.accumulate
         self.mine = tuple(range(first, first + config.accumulate))
-        if config.channels_last:
-            model.to(memory_format=torch.channels_last)
+        #: The precision and layout the step runs in (the model is put in its layout here).
+        self.setting = config.setting
+        self.setting.apply(model)
         self.eval_forward = torch.compile(model) if config.compile else model
         wrapped = self.where.wrap(model, self.device)
         self.ddp = wrapped if wrapped is not model else None
@@ -119,16 +109,13 @@ class Trainer:
 
     def micro_batches(self, step: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """This process's augmented micro-batches of ``step`` (one unless --accumulate)."""
-        batches = self.data.micro_batches(
+        return self.data.micro_batches(
             step,
             batch_size=self.config.batch_size,
             seed=self.config.seed,
             parts=self.parts,
             mine=self.mine,
         )
-        if not self.config.channels_last:
-            batches = [(images.contiguous(), labels) for images, labels in batches]
-        return batches
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This process's images and labels of ``step``, micro-batches joined."""
@@ -154,7 +141,7 @@ class Trainer:
             last = i == len(batches) - 1
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
-                with autocast(self.device, self.config.precision):
+                with self.setting.autocast(self.device):
                     logits = self.forward(images)
                 loss = F.cross_entropy(
                     logits.float(), labels, label_smoothing=self.config.label_smoothing
@@ -268,7 +255,7 @@ class Trainer:
         return [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
 
 
-def _sgd(model: ResNet, config: TrainConfig) -> torch.optim.SGD:
+def _sgd(model: ResNet, config: RunConfig) -> torch.optim.SGD:
     """SGD, fused into one kernel where this torch supports it (about 6% of a resnet20 step on
     a 2-core CPU goes to a per-parameter update loop otherwise)."""
     settings = dict(

@@ -71,15 +71,16 @@ class RunWriter:
             reason = write_failure(error, self.run_dir) or str(error)
             raise self._cannot_write(reason, METRICS, record["step"]) from None
 
-    def checkpoint(self, trainer: Trainer, step: int) -> str:
-        """Everything to continue after ``step``; the newest two are kept."""
+    def checkpoint(self, trainer: Trainer, step: int, log_window: dict[str, Any]) -> str:
+        """Everything to continue after ``step`` (the loop's ``log_window`` included); the
+        newest two are kept."""
         state = trainer.state_dict()
         state.update(
             step=step,
             metrics_bytes=self._log.tell(),
             elapsed_s=self.training_seconds(),
             run_id=self.run_id,
-            log_window=trainer.log_window or {"steps": 0},
+            log_window=log_window,
         )
         folder = self.run_dir / CHECKPOINTS
         try:
