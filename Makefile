@@ -30,13 +30,13 @@ run: env $(filter data/%,$(DATA))
 
 test: env
 	$(BIN)/lint-imports
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks hubconf.py
 	$(BIN)/python -m pytest
 
 # The tier to run while working (about 2 minutes on 2 cores): no subprocess and no slow test.
 test-fast: env
 	$(BIN)/lint-imports
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks hubconf.py
 	$(BIN)/python -m pytest -q -m "not slow and not subprocess"
 
 clean:

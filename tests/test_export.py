@@ -198,3 +198,29 @@ def test_without_onnx_the_install_is_named(weights, tmp_path, monkeypatch):
 
     with pytest.raises(UserError, match=r"pip install 'reslearn\[export\]'"):
         export(load_weights(weights), tmp_path / "m.onnx", format="onnx", images=pixels(1))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_named_not_blamed_on_the_export(weights, tmp_path, capsys, bad):
+    trained = load_weights(weights)
+    names = [n for n, t in trained.model.state_dict().items() if t.is_floating_point()]
+    with torch.no_grad():
+        for name in (names[3], names[-1]):
+            trained.model.state_dict()[name].view(-1)[0] = bad
+    path = tmp_path / "diverged.safetensors"
+    save_weights(path, trained.model, classes=trained.classes, normalizer=trained.normalizer,
+                 image_size=trained.image_size)  # fmt: skip
+    out = tmp_path / "m.pt"
+    assert main(["export", str(path), "-o", str(out), "--images", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"the weights hold non-finite values (2 tensors, e.g. {names[3]})" in err
+    assert "differs from PyTorch" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_an_output_in_missing_folders_is_written_there(weights, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(weights), "-o", "missing/sub/m.pt", "--images", "2"]) == 0
+    assert (tmp_path / "missing" / "sub" / "m.pt").stat().st_size > 0
+    assert "missing/sub/m.pt: torchscript" in capsys.readouterr().out
+    assert [p.name for p in (tmp_path / "missing" / "sub").iterdir()] == ["m.pt"]

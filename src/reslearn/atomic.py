@@ -1,12 +1,89 @@
-"""Atomic file writes: a crash leaves either the old file or the complete new one."""
+"""Atomic file writes: a crash leaves either the old file or the complete new one.
+
+Every file is written under a temporary name beside its target and renamed over it. A failure
+on the way (a read-only or full disk, a folder that cannot be made) is raised as a
+``WriteError``: an ``OSError`` with the original ``errno`` whose message names the target the
+caller asked for ("cannot write runs/r20/confusion.png: read-only file system"), never the
+temporary file. Missing parent folders are created.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+
+class WriteError(OSError):
+    """A file could not be written: ``str()`` names the target (``filename``) and the reason
+    (``strerror``) in one line; ``errno`` is the original one."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+def write_error(path: str | os.PathLike, error: OSError) -> WriteError:
+    """``error``, raised while writing ``path``, as a ``WriteError`` that names ``path``."""
+    return WriteError(error.errno, _reason(Path(path), error), os.fspath(path))
+
+
+def _reason(path: Path, error: OSError) -> str:
+    """Why ``error`` stopped writing ``path``, in words that name no temporary file."""
+    existing = next((folder for folder in path.parents if folder.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if error.errno is not None:
+        text = os.strerror(error.errno)
+        return text[:1].lower() + text[1:]
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text.replace(str(error.filename), str(path)) if error.filename else text
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike) -> Iterator[None]:
+    """Inside the block, an ``OSError`` becomes a ``WriteError`` that names ``path``."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as error:
+        raise write_error(path, error) from error
+
+
+@contextlib.contextmanager
+def temporary_beside(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """An empty temporary file in ``path``'s folder (made, with its parents, when missing),
+    removed on the way out unless it was renamed; any ``OSError`` names ``path``."""
+    path = Path(path)
+    with naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(handle)
+    temporary = Path(name)
+    try:
+        with naming(path):
+            yield temporary
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse, before any work is done, a file that could not be written (``WriteError``): a
+    temporary file is made and removed in its folder or, when that is missing, in the nearest
+    folder above it that exists. Nothing is left behind: the missing folders are made when the
+    file is written, so a command refused later for another reason leaves no empty folder."""
+    path = Path(path)
+    existing = next((folder for folder in path.parents if folder.exists()), Path("."))
+    with naming(path):
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=existing)
+        os.close(handle)
+        os.unlink(name)
 
 
 def atomic_write(
@@ -19,10 +96,8 @@ def atomic_write(
     mkstemp's private 0600: results are meant to be shared.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
+    with temporary_beside(path) as temporary:
+        with open(temporary, "wb") as file:
             write(file)
             file.flush()
             if durable:
@@ -31,9 +106,6 @@ def atomic_write(
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     if durable:
         _fsync_folder(path.parent)
 

@@ -5,7 +5,6 @@ checked against PyTorch's own outputs on real images before the file is put in p
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reslearn.atomic import temporary_beside
 from reslearn.choices import EXPORT_FORMATS as FORMATS
 from reslearn.choices import EXPORT_SUFFIXES as SUFFIXES
 from reslearn.errors import UserError, one_line
@@ -65,6 +65,7 @@ def export(
     if format not in FORMATS:
         raise UserError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
     model = trained.model.float().eval().to("cpu")
+    _check_finite(model)
     mean, std = trained.normalizer.mean.cpu(), trained.normalizer.std.cpu()
     module = WithPreprocessing(model, mean, std).eval() if with_preprocessing else model
     pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
@@ -72,16 +73,17 @@ def export(
     batch = inputs if dynamic_batch else inputs[:1]
     with torch.no_grad():
         expected = module(inputs).numpy()
+    if not np.isfinite(expected).all():
+        raise UserError(
+            f"PyTorch's own outputs of these weights are not finite on {len(inputs)} check "
+            "images (the weights are finite but overflow); nothing was written"
+        )
     path = Path(path)
     writer, runner = _FORMATS[format]
     # the format's own suffix: torch.export.load reads only files ending in .pt2
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=SUFFIXES[format], dir=path.parent
-    )
-    os.close(handle)
-    try:
-        writer(module, batch, Path(temporary), dynamic_batch)
-        run = runner(Path(temporary))
+    with temporary_beside(path, suffix=SUFFIXES[format]) as temporary:
+        writer(module, batch, temporary, dynamic_batch)
+        run = runner(temporary)
         if dynamic_batch:
             got = run(inputs.numpy())
         else:  # a fixed batch of one: one image at a time
@@ -96,9 +98,22 @@ def export(
                 f"{allowed:.3g}) on {len(inputs)} images; nothing was written"
             )
         os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
     return ExportReport(path, format, len(inputs), difference, with_preprocessing, dynamic_batch)
+
+
+def _check_finite(model: nn.Module) -> None:
+    """Refuse weights holding inf or NaN: no export of them can match anything."""
+    bad = [
+        name
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise UserError(
+            f"the weights hold non-finite values ({len(bad)} tensors, e.g. {bad[0]}); nothing "
+            "was written: export weights saved before training diverged (an earlier run or "
+            "checkpoint)"
+        )
 
 
 def _batch_dim() -> torch.export.Dim:

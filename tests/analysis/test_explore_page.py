@@ -6,6 +6,7 @@ blank. Also the page's size budget."""
 import io
 import json
 import re
+import shlex
 
 import numpy as np
 import pytest
@@ -124,3 +125,59 @@ def test_twelve_images_fit_the_size_budget(tmp_path):
     out = tmp_path / "budget.html"
     assert main(["explore", "reslearn:resnet20-cifar10", *map(str, files), "-o", str(out)]) == 0
     assert out.stat().st_size < BUDGET_BYTES, f"{out.stat().st_size:,} bytes"
+
+
+#: Class names that end a script, open a comment or a CDATA section, or are not JSON-safe in
+#: JavaScript: legal folder names, carried in the weights' metadata.
+ODD_CLASSES = ["<!-- x", "</script><script>document.title='pwned'</script>",
+               'a&b "q" \\ é \u2028 ]]> --> <![CDATA[']  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def odd_page(tmp_path_factory):
+    """A page whose class names, image file name and weights path hold every such text."""
+    root = tmp_path_factory.mktemp("explore-odd") / "dir <!-- & <script>"
+    root.mkdir()
+    image = root / "<!-- pic & <b> \u2028.png"
+    Image.fromarray(scene(5)).save(image)
+    weights = write_weights(root / "w <!--.safetensors", ODD_CLASSES)
+    out = root / "odd.html"
+    assert main(["explore", str(weights), str(image), "--max-shift", "1", "-o", str(out)]) == 0
+    return out, image, weights
+
+
+def test_odd_names_stay_inside_the_data_and_parse_back_as_written(odd_page):
+    out, image, weights = odd_page
+    page = out.read_text(encoding="utf-8")
+    assert page.count("<script") == 2 and page.count("</script>") == 2  # none opened or closed
+    text = re.search(r'id="explore-data">(.*?)</script>', page, re.S)[1]
+    assert not {"<", ">", "&", "\u2028"} & set(text)
+    data = json.loads(text)
+    assert data["networks"][0]["classes"] == ODD_CLASSES
+    assert data["networks"][0]["label"] == str(weights)
+    assert data["images"][0]["name"] == image.name
+    assert str(image) in shlex.split(data["command"])
+
+
+def test_odd_names_show_as_written_in_chromium(odd_page, chromium):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    out, image, weights = odd_page
+    browser = chromium
+    browser.get(out.resolve().as_uri())
+    WebDriverWait(browser, 30).until(
+        lambda b: b.execute_script("return document.body.dataset.ready")
+    )
+    assert browser.execute_script("return document.body.dataset.ready") == "true"
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert browser.title == f"reslearn explore: {weights}"  # no script of a class name ran
+    shown = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#network-0 table.probabilities tr'))"
+        ".map(r => [r.dataset.class, r.querySelector('td').textContent])"
+    )
+    assert sorted(name for name, _ in shown) == sorted(ODD_CLASSES)
+    assert all(attribute == text for attribute, text in shown)
+    footer = browser.execute_script("return document.getElementById('footer').textContent")
+    assert shlex.quote(str(image)) in footer
+    button = browser.execute_script("return document.querySelector('#images button').title")
+    assert button.startswith(image.name)

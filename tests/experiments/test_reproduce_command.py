@@ -37,8 +37,9 @@ def _parsed(monkeypatch, argv):
 #: use them together: a field without its flag, or a flag spelled otherwise, fails the round trip.
 _EVERY_SETTING = ExperimentSettings(
     data="my data",
+    budget="laptop",  # its recipe and iterations, as from_flags fills them in
     recipe="fast",
-    iterations=10,
+    iterations=3900,
     seeds=[5],
     depths=[8],
     models=["resnet8"],
@@ -129,3 +130,27 @@ def test_an_older_results_file_without_newer_settings_still_gives_a_command(tmp_
         "reslearn", "reproduce", "degradation", "--data", "cifar10", "--seeds", "0",
         "--depths", "20", "--out", str(tmp_path),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--depths", "20", "--seeds", "0", "0"], "--seeds 0 0 gives 0 more than once"),
+        (["--seeds", "3", "1", "3", "1", "2"], "--seeds 3 1 3 1 2 gives 3, 1 more than once"),
+        (["--depths", "20", "32", "20"], "--depths 20 32 20 gives 20 more than once"),
+    ],
+)
+def test_a_repeated_seed_or_depth_is_refused_before_any_run(tmp_path, monkeypatch, capsys,
+                                                            flags, message):  # fmt: skip
+    """One run per network and seed: a repeated seed would reuse that run and count it twice
+    in the mean and spread (runs: 2, std 0.0)."""
+    started = []
+    monkeypatch.setattr(reslearn.experiments, "run_experiment", lambda *a, **k: started.append(a))
+    out = tmp_path / "table6"
+    assert main(["reproduce", "table6", "--data", "cifar10", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and "give each value once" in err
+    assert started == [] and not out.exists()
+    with pytest.raises(ValueError, match="seeds 5 5 gives 5 more than once"):
+        ExperimentSettings(data="cifar10", seeds=[5, 5])
+    assert ExperimentSettings(data="cifar10", seeds=[0, 1], depths=[20, 32]).seeds == [0, 1]

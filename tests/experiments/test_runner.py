@@ -151,7 +151,7 @@ def test_bad_settings_fail_before_any_training(settings, tmp_path, name, overrid
 
 def test_unknown_experiment_lists_the_known():
     with pytest.raises(
-        ValueError, match="experiments: degradation, table6, responses, shortcuts, antialias"
+        ValueError, match="experiments: cifar, degradation, table6, responses, shortcuts, antialias"
     ):
         get_experiment("fig8")
 

@@ -74,12 +74,16 @@ def sizes(text: str) -> list[int]:
 
 
 def check_output(path: Path, *, overwrite: bool, example: str) -> None:
-    """Refuse an output file that exists (unless ``overwrite``) or is a folder, in one line;
-    ``example`` is a file name to suggest."""
+    """Refuse, in one line and before any work, an output file that exists (unless
+    ``overwrite``), is a folder or cannot be written; ``example`` is a file name to suggest.
+    Missing parent folders are made when the file is written (every command's rule)."""
+    from reslearn.atomic import check_writable
+
     if path.is_dir():
         raise ValueError(f"{path} is a folder; give a file name such as {example}")
     if path.exists() and not overwrite:
         raise ValueError(f"{path} exists; pass --overwrite to replace it")
+    check_writable(path)
 
 
 def paragraph(text: str) -> str:

@@ -33,12 +33,15 @@ def run(args: argparse.Namespace) -> int:
     """Write one overlay PNG per image and class, and predictions.json."""
     from reslearn.analysis.cam import class_activation_maps, grad_cam, normalize_maps
     from reslearn.analysis.upsample import upsample
+    from reslearn.atomic import atomic_write, check_writable
     from reslearn.device import resolve_device
     from reslearn.open_trained import open_for_analysis
     from reslearn.report.overlay import save_map_figure
 
     if args.layer and args.method == "cam":
         raise ValueError("--layer applies to Grad-CAM; add --method gradcam")
+    out = Path(args.out)
+    check_writable(out / "predictions.json")  # refused before any work
     opened = open_for_analysis(args.weights, files=args.images, device=resolve_device(args.device))
     trained = opened.trained
     target = _target(args.class_name, trained.classes)
@@ -49,8 +52,6 @@ def run(args: argparse.Namespace) -> int:
         result = grad_cam(trained.model, x, layer=args.layer, target=target, topk=args.topk)
     heat = normalize_maps(upsample(result.maps, trained.image_size, args.interpolation)).cpu()
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     records = []
     for i, path in enumerate(args.images):
         entries = []
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         "interpolation": args.interpolation,
         "images": records,
     }
-    (out / "predictions.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = (json.dumps(summary, indent=2) + "\n").encode()
+    atomic_write(out / "predictions.json", lambda file: file.write(text), durable=False)
     print(f"{sum(len(r['maps']) for r in records)} maps in {out}", file=sys.stderr)
     return 0
 

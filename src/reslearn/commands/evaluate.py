@@ -18,6 +18,7 @@ from reslearn.choices import (
     VIEWS,
 )
 from reslearn.commands.arguments import count, natural, paragraph, sizes
+from reslearn.errors import one_line
 from reslearn.text import display_name
 
 if TYPE_CHECKING:
@@ -62,9 +63,8 @@ def _evaluate_views(args, opened) -> int:
     """The paper's test views on an image folder, streamed: one evaluation per view."""
     from reslearn.data.sources import default_workers, list_image_folder
     from reslearn.evaluate import choose_precision, default_batch, evaluate_view
-    from reslearn.report import format_table, plot_confusion
 
-    trained, weights, run_dir = opened.trained, opened.weights, opened.run_dir
+    trained = opened.trained
     spec = _data_spec(args, opened.settings)
     listing = list_image_folder(spec)
     if args.split not in listing.splits:
@@ -81,30 +81,68 @@ def _evaluate_views(args, opened) -> int:
     _say(choice, args)
     workers = args.workers if args.workers is not None else default_workers()
     skip_bad = args.skip_bad_images or bool(opened.settings.get("skip_bad_images", False))
-    results, rows = {}, []
+    results = {}
     for view in args.views:
-        result = evaluate_view(
+        results[view] = evaluate_view(
             trained, files, labels, view, batch=batch, precision=choice.precision,
             workers=workers, skip_bad=skip_bad, sides=args.scales, progress=not args.json,
         )  # fmt: skip
-        base = run_dir / "confusion" if run_dir is not None else _beside(weights, "")
-        png = Path(f"{base}-{view}{'' if args.split == 'test' else '-' + args.split}.png")
-        title = f"{trained.name} on {listing.name} ({args.split}, {view}): "
-        title += f"top-1 error {result.top1_error:.2%}"
-        plot_confusion(result.confusion, trained.classes, png, title=title)
-        results[view] = {**result.as_dict(trained.classes), "confusion_png": str(png)}
-        rows.append((view, _view_detail(view, trained.image_size[0], args.scales),
-                     f"{100 * result.top1_error:.2f}", f"{100 * result.top5_error:.2f}",
-                     f"{result.loss:.4f}"))  # fmt: skip
+    _print_views(args, opened, spec, listing, results)
+    return 0
+
+
+def _print_views(args, opened, spec: str, listing, results: dict[str, Evaluation]) -> None:
+    """Each view's numbers (a table, or JSON), then its confusion matrix."""
+    from reslearn.report import format_table
+
+    trained, weights = opened.trained, opened.weights
+    pngs = {view: _confusion_path(args, opened, f"-{view}") for view in results}
     if args.json:
+        views = {
+            view: {**result.as_dict(trained.classes), "confusion_png": str(pngs[view])}
+            for view, result in results.items()
+        }
         head = {"model": trained.name, "weights": str(weights), "data": spec, "split": args.split}
-        print(json.dumps({**head, "views": results}))
+        print(json.dumps({**head, "views": views}), flush=True)
     else:
         k = min(5, len(trained.classes))
+        rows = [(view, _view_detail(view, trained.image_size[0], args.scales),
+                 f"{100 * r.top1_error:.2f}", f"{100 * r.top5_error:.2f}", f"{r.loss:.4f}")
+                for view, r in results.items()]  # fmt: skip
+        images = len(listing.splits[args.split][0])
         print(display_name(f"model  {trained.name} ({weights})\ndata   {listing.name} "
-                           f"({args.split} split, {len(files):,} images)\n"))  # fmt: skip
-        print(format_table(("view", "what", "top-1 %", f"top-{k} %", "loss"), rows))
-    return 0
+                           f"({args.split} split, {images:,} images)\n"))  # fmt: skip
+        print(format_table(("view", "what", "top-1 %", f"top-{k} %", "loss"), rows), flush=True)
+    for view, result in results.items():
+        title = f"{trained.name} on {listing.name} ({args.split}, {view}): "
+        _save_confusion(result, trained.classes, pngs[view], title)
+
+
+def _save_confusion(result: Evaluation, classes: list[str], png: Path, title: str) -> None:
+    """The optional figure, drawn after the numbers are out: a failed write is a warning."""
+    from reslearn.report import plot_confusion
+
+    title += f"top-1 error {result.top1_error:.2%}"
+    try:
+        plot_confusion(result.confusion, classes, png, title=title)
+    except OSError as error:
+        print(
+            f"reslearn eval: warning: the confusion matrix was not written ({one_line(error)}); "
+            "the evaluation above is complete; give --out FILE.png to write it elsewhere",
+            file=sys.stderr,
+        )
+
+
+def _confusion_path(args: argparse.Namespace, opened, view: str = "") -> Path:
+    """--out (with --views OUT-VIEW.png), else confusion[-VIEW][-train].png in the run
+    folder, else WEIGHTS-confusion[-VIEW][-train].png beside a weights file."""
+    split = "" if args.split == "test" else f"-{args.split}"
+    if args.out:
+        out = Path(args.out)
+        return out.with_name(f"{out.stem}{view}{out.suffix or '.png'}") if view else out
+    if opened.run_dir is not None:
+        return opened.run_dir / f"confusion{view}{split}.png"
+    return _beside(opened.weights, f"-confusion{view}{split}.png")
 
 
 def _beside(weights: Path, tail: str) -> Path:
@@ -133,11 +171,11 @@ def _view_detail(view: str, crop: int, scales) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate weights on a data split; print a summary or JSON and save the confusion PNG."""
+    """Evaluate weights on a data split; print a summary or JSON, then save the confusion PNG
+    (the numbers come first: a figure that cannot be written costs a warning, not them)."""
     from reslearn.device import resolve_device
     from reslearn.evaluate import evaluate_opened
     from reslearn.open_trained import open_for_analysis, open_weights
-    from reslearn.report import plot_confusion
 
     opened = open_weights(args.weights, resolve_device(args.device))
     if args.views:
@@ -151,22 +189,16 @@ def run(args: argparse.Namespace) -> int:
         opened, batch_size=args.batch_size, precision=args.precision,
         on_choice=lambda choice: _say(choice, args),
     )  # fmt: skip
-    trained, weights, run_dir, spec = opened.trained, opened.weights, opened.run_dir, opened.data
-    suffix = "" if args.split == "test" else f"-{args.split}"
-    if args.out:
-        png = Path(args.out)
-    elif run_dir is not None:
-        png = run_dir / f"confusion{suffix}.png"
-    else:
-        png = _beside(weights, f"-confusion{suffix}.png")
-    title = f"{trained.name} on {opened.data_name} ({args.split}): "
-    title += f"top-1 error {result.top1_error:.2%}"
-    plot_confusion(result.confusion, trained.classes, png, title=title)
+    trained, weights, spec = opened.trained, opened.weights, opened.data
+    png = _confusion_path(args, opened)
     if args.json:
         head = {"model": trained.name, "weights": str(weights), "data": spec, "split": args.split}
         print(json.dumps({**head, **result.as_dict(trained.classes), "confusion_png": str(png)}))
     else:
         print(_summary(trained, weights, opened.data_name, args.split, result, png))
+    sys.stdout.flush()
+    title = f"{trained.name} on {opened.data_name} ({args.split}): "
+    _save_confusion(result, trained.classes, png, title)
     return 0
 
 
@@ -282,6 +314,6 @@ def _output(parser: argparse.ArgumentParser) -> None:
         "--out",
         metavar="PNG",
         help="where to save the confusion matrix (default: confusion.png in the run directory, "
-        "or WEIGHTS-confusion.png beside a weights file; with --views one per view, "
-        "confusion-VIEW.png)",
+        "or WEIGHTS-confusion.png beside a weights file; with --views one per view, PNG-VIEW.png "
+        "or confusion-VIEW.png); written after the numbers, a failure is only a warning",
     )

@@ -13,13 +13,13 @@ def run(args: argparse.Namespace) -> int:
     """Write the page and print where it is."""
     from reslearn.experiments.base import RESULTS_FILE
     from reslearn.experiments.report_page import write_experiment_report
-    from reslearn.report.run_report import write_run_report
+    from reslearn.report.run_report import draw_run
 
     folder = Path(args.folder)
     if (folder / RESULTS_FILE).is_file():
         path = write_experiment_report(folder)
     elif (folder / CONFIG).is_file():
-        path = write_run_report(folder)
+        path = draw_run(folder)  # the figures too: a stop while drawing may have left them out
     elif not folder.is_dir():
         raise ValueError(f"{folder}: no such folder")
     else:

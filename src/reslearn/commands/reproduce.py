@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reslearn.choices import DEVICES, EXPERIMENTS, PRECISIONS
+from reslearn.choices import BUDGETS, DEVICES, EXPERIMENTS, PRECISIONS
 from reslearn.commands.arguments import paragraph
 from reslearn.train.recipes import RECIPES
 
@@ -79,7 +79,7 @@ def _print_results(experiment: Experiment, results: dict, out: Path) -> None:
         print(f"\n{table.caption}\n{format_table(table.header, table.rows)}")
     claims = results.get("claims") or []
     if claims:
-        rows = [(c["claim"], yes_no(c["holds"]), c["evidence"]) for c in claims]
+        rows = [(c["claim"], c.get("verdict") or yes_no(c["holds"]), c["evidence"]) for c in claims]
         print(f"\nPublished claims, checked\n{format_table(('claim', 'holds', 'ours'), rows)}")
     print(f"\nreport: {out / REPORT_FILE}")
 
@@ -102,6 +102,8 @@ def _epilog() -> str:
     listing = "\n".join(f"  {name:<12} {text}" for name, text in EXPERIMENTS.items())
     return (
         "experiments:\n" + listing + "\n\nexamples (data: cifar10, a folder, ...):\n"
+        "  reslearn reproduce cifar --budget laptop --seeds 0   the CIFAR section on a laptop\n"
+        "  reslearn reproduce cifar --budget paper --seeds 0 1 2  the paper's budget (a GPU)\n"
         "  reslearn reproduce degradation --iterations 2000    about an hour on a 2-core CPU\n"
         "  reslearn reproduce table6 --seeds 0 1 2 3 4          the paper's budget (a GPU)\n"
         "  reslearn reproduce table6 --val-split 5000           the paper's 45k/5k split\n"
@@ -144,8 +146,12 @@ def _what_and_where(parser: argparse.ArgumentParser) -> None:
 def _budget(budget: argparse._ArgumentGroup) -> None:
     """How long each network trains, with which recipe and seeds."""
     budget.add_argument(
-        "--recipe", choices=list(RECIPES), default="paper", help="training recipe (paper)"
+        "--budget",
+        choices=list(BUDGETS),
+        help="a named recipe and length: paper (Sec. 4.2 exactly, 64,000 iterations; a GPU's) "
+        "or laptop (10 epochs of the fast recipe, where a 2-core CPU decides the CIFAR claims)",
     )
+    budget.add_argument("--recipe", choices=list(RECIPES), help="training recipe (paper)")
     budget.add_argument(
         "--iterations", type=int, metavar="N", help="SGD steps per network (the recipe's: 64000)"
     )

@@ -15,10 +15,13 @@ from reslearn.commands.arguments import count, paragraph
 def run(args: argparse.Namespace) -> int:
     """Measure, write shift.json and shift.png, print the headline numbers."""
     from reslearn.analysis.shift import measure_equivariance, measure_invariance
+    from reslearn.atomic import atomic_write, check_writable
     from reslearn.device import resolve_device
     from reslearn.open_trained import open_for_analysis
     from reslearn.report.shift_plots import plot_shift_report
 
+    out = Path(args.out)
+    check_writable(out / "shift.json")  # refused before any work
     opened = open_for_analysis(
         args.weights, data=args.data, count=args.images, device=resolve_device(args.device)
     )
@@ -37,9 +40,8 @@ def run(args: argparse.Namespace) -> int:
         "invariance": dataclasses.asdict(invariance),
         "equivariance": equivariance,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "shift.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = (json.dumps(results, indent=2) + "\n").encode()
+    atomic_write(out / "shift.json", lambda file: file.write(text), durable=False)
     plot_shift_report(results, out / "shift.png", title=f"{trained.name} on {spec}")
     _print_headline(invariance, equivariance, args.max_shift)
     print(f"results: {out / 'shift.json'}, {out / 'shift.png'}")

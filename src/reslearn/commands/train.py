@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from reslearn.train import RunResult, TrainConfig, TrainingStopped
 
 #: Flags that still make sense when resuming (everything else comes from the run's config).
-_RESUME_FLAGS = {"resume", "quiet", "allow_data_change", "func", "command", "debug"}
+_RESUME_FLAGS = {
+    "resume", "quiet", "allow_data_change", "func", "command", "debug", "tensorboard"
+}  # fmt: skip
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -33,7 +35,8 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) and print where the results are."""
-    from reslearn.report.run_report import draw_run
+    from reslearn.report import draw_run
+    from reslearn.report.draw_guard import draw_run_guarded
     from reslearn.train import TrainingStopped, train
 
     if args.resume is not None:
@@ -61,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             quiet=args.quiet,
             allow_data_change=args.allow_data_change,
-            draw=draw_run,
+            draw=draw_run_guarded,  # a signal while drawing prints a stop line too
+            tensorboard=False if args.tensorboard is None else args.tensorboard,
+            redraw=draw_run,  # report.html and curves.png follow the run as it trains
         )
     except TrainingStopped as stop:
         return _stopped(stop)
@@ -219,6 +224,16 @@ def _run_folder(where: argparse._ArgumentGroup) -> None:
         "the run started (never other classes)",
     )
     where.add_argument("--quiet", action="store_true", help="log lines instead of a progress bar")
+    where.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const=True,
+        metavar="DIR",
+        help="also write TensorBoard events (the scalars of metrics.jsonl, then the curves and "
+        "confusion matrix) into DIR (default RUN/tensorboard); give it again with --resume, "
+        "and the stream continues without repeated steps. Needs pip install "
+        "'reslearn[tensorboard]'",
+    )
 
 
 def _optimisation(sched: argparse._ArgumentGroup) -> None:

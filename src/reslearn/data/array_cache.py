@@ -2,10 +2,14 @@
 
 ``<cache_dir>/arrays/<name>-<key>/`` holds the arrays of one state of one folder (the key hashes
 every file's path, size and mtime), one subfolder per variant (``native`` size, or resized to
-``<S>px``). A variant holds one ``.npy`` file per array and a ``meta.json`` written last; every
-file goes to a temporary name in the same folder and is moved into place with ``os.replace``, so
-an interrupted run leaves nothing that reads as complete, and two runs filling the same entry at
-once both leave a valid one.
+``<S>px``). A variant holds one ``.npy`` file per array and a ``meta.json`` written last, with a
+sha256 digest of every array; every file goes to a temporary name in the same folder and is
+moved into place with ``os.replace``, so an interrupted run leaves nothing that reads as
+complete, and two runs filling the same entry at once both leave a valid one.
+
+An entry is checked before use: its arrays against their digests (``load_entry``), and against
+the folder it stands for (``check_entry``: shapes, dtypes, label range, class list). One that
+fails raises ``DamagedEntry``; the caller drops it and decodes the folder again.
 """
 
 from __future__ import annotations
@@ -23,8 +27,13 @@ import numpy as np
 from reslearn.atomic import atomic_write
 from reslearn.paths import default_cache_dir  # noqa: F401  (imported from here by data)
 
-#: Bumped when the decoding changes, so old entries are no longer found (2: EXIF orientation).
-CACHE_VERSION = 2
+#: Bumped when the decoding or the entry's format changes, so old entries are no longer found
+#: (2: EXIF orientation; 3: a digest of every array in meta.json).
+CACHE_VERSION = 3
+
+
+class DamagedEntry(Exception):
+    """A cache entry that is there but cannot be trusted; the message says why."""
 
 
 def cache_key(*parts: Any) -> str:
@@ -39,6 +48,13 @@ def entry_dir(cache_dir: str | os.PathLike, name: str, key: str) -> Path:
     return Path(cache_dir).expanduser().resolve() / "arrays" / f"{safe}-{key}"
 
 
+def array_digest(array: np.ndarray) -> str:
+    """sha256 of an array's dtype, shape and bytes."""
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
 def save_entry(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Store ``arrays`` and ``meta`` in ``folder``; the entry is complete once meta.json exists."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -49,27 +65,78 @@ def save_entry(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]
             lambda f, a=array: np.save(f, a, allow_pickle=False),
             durable=False,
         )
-    meta = {**meta, "cache_version": CACHE_VERSION, "arrays": sorted(arrays)}
+    digests = {name: array_digest(array) for name, array in arrays.items()}
+    meta = {**meta, "cache_version": CACHE_VERSION, "arrays": sorted(arrays), "digests": digests}
     text = json.dumps(meta, indent=1).encode()
     atomic_write(folder / "meta.json", lambda f: f.write(text), durable=False)
 
 
 def load_entry(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-    """The arrays and meta of a complete entry, or None when it is missing or unreadable.
+    """The arrays and meta of a complete entry, or None when there is none (yet).
 
-    The arrays are memory-mapped copy-on-write: a command that uses one split (eval, cam)
-    reads only that split's pages from disk, and writing to an array never touches the file."""
+    ``DamagedEntry`` when one is there but a file cannot be read or an array differs from the
+    digest written with it. The arrays are memory-mapped copy-on-write (writing to one never
+    touches the file); checking the digests reads each once."""
     try:
-        meta = json.loads((folder / "meta.json").read_text())
-        if meta.get("cache_version") != CACHE_VERSION:
-            return None
-        arrays = {
-            name: np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="c")
-            for name in meta["arrays"]
-        }
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # a damaged entry is rebuilt, never trusted
+        text = (folder / "meta.json").read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeError) as error:
+        raise DamagedEntry(f"meta.json cannot be read: {error}") from None
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        raise DamagedEntry("meta.json is not valid JSON") from None
+    if not isinstance(meta, dict) or meta.get("cache_version") != CACHE_VERSION:
+        return None
+    names, digests = meta.get("arrays"), meta.get("digests")
+    if not isinstance(names, list) or not isinstance(digests, dict):
+        raise DamagedEntry("meta.json lists no arrays or no digests")
+    arrays = {}
+    for name in names:
+        try:
+            arrays[name] = np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="c")
+        except (OSError, ValueError, TypeError, EOFError) as error:
+            raise DamagedEntry(f"{name}.npy cannot be read: {error}") from None
+        if digests.get(name) != array_digest(arrays[name]):
+            raise DamagedEntry(f"{name}.npy differs from the digest written with it")
     return arrays, meta
+
+
+def check_entry(
+    arrays: dict[str, np.ndarray], meta: dict[str, Any], splits: list[str], classes: list[str]
+) -> None:
+    """``DamagedEntry`` unless the entry holds, for each split, uint8 images (N, H, W, 1 or 3)
+    and N int64 labels within ``classes``, which must be the classes it was written with."""
+    if meta.get("classes") != classes:
+        raise DamagedEntry("its class list is not the folder's")
+    sizes = set()
+    for split in splits:
+        images, labels = arrays.get(f"{split}_images"), arrays.get(f"{split}_labels")
+        if images is None or labels is None:
+            raise DamagedEntry(f"it has no {split} images or labels")
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] not in (1, 3):
+            raise DamagedEntry(
+                f"{split}_images.npy is {images.dtype} {images.shape}, not uint8 (N, H, W, C)"
+            )
+        if labels.dtype != np.int64 or labels.shape != images.shape[:1]:
+            raise DamagedEntry(
+                f"{split}_labels.npy is {labels.dtype} {labels.shape}, not int64 "
+                f"({len(images)},) for {len(images)} images"
+            )
+        outside = labels[(labels < 0) | (labels >= len(classes))]
+        if outside.size:
+            raise DamagedEntry(
+                f"{split}_labels.npy holds label {int(outside[0])} for {len(classes)} classes"
+            )
+        sizes.add(images.shape[1:])
+    if len(sizes) > 1:
+        raise DamagedEntry(f"its splits' images differ in shape ({', '.join(map(str, sizes))})")
+
+
+def drop_entry(folder: Path) -> None:
+    """Delete a damaged entry (what cannot be deleted is overwritten by the next save)."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def remove_stale(folder: Path, same: dict[str, Any]) -> None:

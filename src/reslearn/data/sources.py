@@ -16,8 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from reslearn.data.array_cache import (
+    DamagedEntry,
     cache_key,
+    check_entry,
     default_cache_dir,
+    drop_entry,
     entry_dir,
     load_entry,
     remove_stale,
@@ -172,7 +175,7 @@ def _load_folder(
     classes, splits = _scan_folder(root)
     listings = {name: split.listing for name, split in splits.items()}
     entry = entry_dir(cache, root.name, cache_key("folder", str(root), listings, skip_bad_images))
-    found, size, mixed = _from_cache(entry, image_size, fallback_size)
+    found, size, mixed = _from_cache(entry, image_size, fallback_size, (list(splits), classes))
     if found is None:
         options = {"skip_bad": skip_bad_images, "workers": workers, "progress": progress}
         found, size, mixed = _decode_folder(
@@ -204,15 +207,15 @@ _Entry = tuple[dict[str, np.ndarray], dict]  # a cache entry's arrays and metada
 
 
 def _from_cache(
-    entry: Path, image_size: int | None, fallback_size: int
+    entry: Path, image_size: int | None, fallback_size: int, expected: tuple[list, list]
 ) -> tuple[_Entry | None, int | None, list | None]:
     """(the cached arrays or None, the size to decode at, the two sizes found when the folder's
-    images differ in size or None).
+    images differ in size or None); ``expected``: the split names and classes they must have.
 
     Images kept at their own size are stored as the ``native`` variant, so a later request for
     exactly that size (an evaluation after training, say) reuses them; a ``native`` entry
     without arrays records that the images differ in size."""
-    native = load_entry(entry / "native")
+    native = _cached(entry / "native", expected)
     mixed = native[1]["mixed"] if native is not None and "mixed" in native[1] else None
     size = fallback_size if image_size is None and mixed else image_size
     found = None
@@ -220,8 +223,26 @@ def _from_cache(
         if image_size is None or native[0]["train_images"].shape[1:3] == (size, size):
             found = native
     if found is None and size is not None:
-        found = load_entry(entry / f"{size}px")
+        found = _cached(entry / f"{size}px", expected)
     return found, size, mixed
+
+
+def _cached(folder: Path, expected: tuple[list, list]) -> _Entry | None:
+    """A cache entry checked before use (``expected``: split names and classes), or None; a
+    damaged one is dropped with a warning, and the folder is decoded again."""
+    try:
+        found = load_entry(folder)
+        if found is not None and found[0]:  # a native entry without arrays: mixed sizes
+            check_entry(*found, *expected)
+    except DamagedEntry as damage:
+        drop_entry(folder)
+        warnings.warn(
+            f"the decoded-data cache entry '{folder}' is damaged ({damage}); it was removed "
+            "and the image folder is decoded again",
+            stacklevel=5,  # _cached, _from_cache, _load_folder, load_dataset, its caller
+        )
+        return None
+    return found
 
 
 def _decode_folder(

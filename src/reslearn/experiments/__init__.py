@@ -11,6 +11,7 @@ from reslearn.experiments.base import (
     PlannedRun,
     run_experiment,
 )
+from reslearn.experiments.cifar import Cifar
 from reslearn.experiments.degradation import Degradation
 from reslearn.experiments.pooling import Pooling
 from reslearn.experiments.responses import Responses
@@ -19,7 +20,8 @@ from reslearn.experiments.table6 import Table6
 
 #: Every experiment by name, in the order ``reslearn reproduce --help`` lists them.
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (Degradation(), Table6(), Responses(), Shortcuts(), Antialias(), Pooling())
+    e.name: e
+    for e in (Cifar(), Degradation(), Table6(), Responses(), Shortcuts(), Antialias(), Pooling())
 }
 
 

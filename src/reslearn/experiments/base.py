@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from reslearn.atomic import atomic_write
+from reslearn.choices import BUDGETS
 from reslearn.experiments.settings import WHERE_NOT_WHAT, ExperimentSettings
 from reslearn.jsonfile import read_json
 from reslearn.models import create_model
-from reslearn.report.run_report import draw_run
+from reslearn.report import draw_run
+from reslearn.report.draw_guard import draw_run_guarded
 from reslearn.rundir import (
     METRICS,
     is_finished,
@@ -87,6 +89,8 @@ class FinishedRun:
             # the last logging window's error on augmented training batches (Fig. 6's curve)
             "final_train_error": train_errors[-1] if train_errors else None,
             "test_error": summary.get("test_error"),
+            # the test images behind test_error: its binomial standard error's n
+            "test_images": (saved["data"].get("eval_images") or {}).get("test"),
             "test_top5_error": summary.get("test_top5_error"),
             "val_error": summary.get("val_error"),
             "train_seconds": summary.get("train_seconds"),
@@ -255,14 +259,17 @@ def ensure_run(run: PlannedRun, run_dir: Path, *, quiet: bool, label: str) -> Fi
         _check_same_settings(run, run_dir)
         if latest_checkpoint(run_dir) is not None:
             print(f"{what}: resuming the interrupted run", file=sys.stderr)
-            train(None, resume=run_dir, quiet=quiet, draw=draw_run)
+            train(None, resume=run_dir, quiet=quiet, draw=draw_run_guarded, redraw=draw_run)
         else:  # stopped before its first checkpoint: nothing to keep
             print(f"{what}: restarting (it stopped before its first checkpoint)", file=sys.stderr)
-            train(run.config, run_dir, overwrite=True, quiet=quiet, draw=draw_run)
+            train(
+                run.config, run_dir, overwrite=True, quiet=quiet, draw=draw_run_guarded,
+                redraw=draw_run,
+            )  # fmt: skip
     else:
         iterations = f"{run.config.iterations:,} iterations" if run.config.iterations else "recipe"
         print(f"{what}: training ({iterations})", file=sys.stderr)
-        train(run.config, run_dir, quiet=quiet, draw=draw_run)
+        train(run.config, run_dir, quiet=quiet, draw=draw_run_guarded, redraw=draw_run)
     return FinishedRun(run, run_dir, reused=False)
 
 
@@ -301,7 +308,10 @@ def _budget(records: list[dict], settings: ExperimentSettings) -> dict[str, Any]
     def one_or_all(values: list) -> Any:
         return values[0] if len(values) == 1 else (values or None)
 
+    preset = BUDGETS.get(settings.budget or "")
     return {
+        "preset": settings.budget,
+        "differs_from_paper": preset["differs"] if preset else None,
         "recipe": settings.recipe,
         "iterations": one_or_all(iterations),
         "epochs": one_or_all(epochs),

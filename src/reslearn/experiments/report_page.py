@@ -10,6 +10,7 @@ from typing import Any
 
 from reslearn.experiments import get_experiment
 from reslearn.experiments.base import REPORT_FILE, RESULTS_FILE
+from reslearn.experiments.claim_statistics import binomial_se
 from reslearn.experiments.common import percent, yes_no
 from reslearn.experiments.settings import settings_argv
 from reslearn.jsonfile import read_json
@@ -24,6 +25,13 @@ def reproduce_command(results: dict[str, Any], root: Path) -> str:
 
 def budget_text(budget: dict[str, Any]) -> tuple[str, str]:
     """(sentence, note kind) describing the training budget against the paper's recipe."""
+    if budget.get("preset"):
+        kind = "ok" if budget["full_paper_recipe"] else "warning"
+        return (
+            f"Budget '{budget['preset']}'. What differs from the paper: "
+            f"{budget['differs_from_paper']}.",
+            kind,
+        )
     iterations = budget["iterations"]
     if budget["full_paper_recipe"]:
         return (
@@ -74,10 +82,15 @@ def _claims(page: HtmlPage, results: dict[str, Any]) -> None:
     if claims:
         page.heading("Published claims, checked")
         held = sum(c["holds"] for c in claims)
+        decided = [c for c in claims if "verdict" in c]  # decided over seeds, with intervals
+        caption = f"{held} of {len(claims)} hold with this budget"
+        if decided:
+            failed = sum(c["verdict"] == "fails" for c in decided)
+            caption += f", {failed} fail, {len(claims) - held - failed} are not decided"
         page.table(
             ("claim", "holds here", "our numbers"),
-            [(c["claim"], yes_no(c["holds"]), c["evidence"]) for c in claims],
-            f"{held} of {len(claims)} hold with this budget",
+            [(c["claim"], c.get("verdict") or yes_no(c["holds"]), c["evidence"]) for c in claims],
+            caption,
             verdict_column=1,
         )
     for statement in (results.get("paper") or {}).values():
@@ -115,14 +128,22 @@ def _runs(page: HtmlPage, runs: list[dict[str, Any]]) -> None:
                 str(r["seed"]),
                 f"{r['iterations']:,}",
                 percent(r["final_train_error"]),
-                percent(r["test_error"]),
+                _with_se(r["test_error"], r.get("test_images")),
                 f"{r['train_seconds'] / 60:.1f}" if r.get("train_seconds") else "-",
                 r["run_dir"],
             )
             for r in runs
         ],
-        "Every training run (each folder has its own report.html)",
+        "Every training run, with the binomial standard error of its test error (one run on "
+        "its test images); each folder has its own report.html",
     )  # fmt: skip
+
+
+def _with_se(error: float | None, count: int | None) -> str:
+    """A test error in percent with its single-run binomial standard error."""
+    if error is None or not count:
+        return percent(error)
+    return f"{percent(error)} ± {100 * binomial_se(error, count):.2f}"
 
 
 def _reproduce_and_settings(page: HtmlPage, results: dict[str, Any], root: Path) -> None:

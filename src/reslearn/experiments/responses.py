@@ -61,42 +61,18 @@ class Responses(Experiment):
     def analyse(self, settings, runs, records) -> dict[str, Any]:
         device = resolve_device(settings.device)
         trained_here = {run.planned.config.model: run.run_dir / WEIGHTS for run in runs}
-        measured = []
         samples: dict[tuple, Any] = {}  # one test sample per input size and channels
-        for name in self.models(settings):
-            path = Path(settings.weights.get(name) or trained_here[name])
-            opened = open_weights(path, device)
-            trained = opened.trained
-            if trained.name != name:
-                raise ValueError(f"--weights {name}={path} holds a {trained.name}, not a {name}")
-            key = (trained.image_size, trained.in_channels)
-            opened = open_for_analysis(
-                opened, data=settings.data, count=settings.max_images,
-                cache_dir=settings.cache_dir, workers=settings.workers, sample=samples.get(key),
+        measured = [
+            measure_responses(
+                name, Path(settings.weights.get(name) or trained_here[name]), settings,
+                samples, device=device, trained_here=name not in settings.weights,
             )  # fmt: skip
-            images = samples[key] = opened.images
-            print(f"responses: measuring {name} on {len(images.images):,} test images",
-                  file=sys.stderr)  # fmt: skip
-            layers = layer_responses(trained.model, opened.batches(_CHUNK))
-            stds = [layer.std for layer in layers]
-            measured.append(
-                {
-                    "model": name,
-                    **_labels(name),
-                    "weights": str(path),
-                    "trained_here": name not in settings.weights,
-                    "images": len(images.images),
-                    "layers": [
-                        {"index": x.index, "name": x.name, "std": x.std, "mean_abs": x.mean_abs}
-                        for x in layers
-                    ],
-                    "mean_std": sum(stds) / len(stds),
-                }
-            )
+            for name in self.models(settings)
+        ]
         return {"responses": measured, "claims": _claims(measured), "paper": {"fig7": paper.FIG7}}
 
     def figures(self, results: dict[str, Any], root: Path) -> list[tuple[str, str]]:
-        _plot_responses(results["responses"], root / "responses.png")
+        plot_responses(results["responses"], root / "responses.png")
         return [
             (
                 "responses.png",
@@ -125,6 +101,45 @@ class Responses(Experiment):
                 rows,
             )
         ]
+
+
+def measure_responses(
+    name: str,
+    path: Path,
+    settings: ExperimentSettings,
+    samples: dict[tuple, Any],
+    *,
+    device: Any,
+    trained_here: bool,
+) -> dict[str, Any]:
+    """Fig. 7's numbers for the network ``name`` in the weights file ``path``: each 3x3 layer's
+    response std and mean |response| on the test images (``--max-images`` of them: one sample
+    per input size and channels, kept in ``samples`` so that every network sees the same)."""
+    opened = open_weights(path, device)
+    trained = opened.trained
+    if trained.name != name:
+        raise ValueError(f"--weights {name}={path} holds a {trained.name}, not a {name}")
+    key = (trained.image_size, trained.in_channels)
+    opened = open_for_analysis(
+        opened, data=settings.data, count=settings.max_images, cache_dir=settings.cache_dir,
+        workers=settings.workers, sample=samples.get(key),
+    )  # fmt: skip
+    images = samples[key] = opened.images
+    print(f"responses: measuring {name} on {len(images.images):,} test images", file=sys.stderr)
+    layers = layer_responses(trained.model, opened.batches(_CHUNK))
+    stds = [layer.std for layer in layers]
+    return {
+        "model": name,
+        **_labels(name),
+        "weights": str(path),
+        "trained_here": trained_here,
+        "images": len(images.images),
+        "layers": [
+            {"index": x.index, "name": x.name, "std": x.std, "mean_abs": x.mean_abs}
+            for x in layers
+        ],
+        "mean_std": sum(stds) / len(stds),
+    }
 
 
 def _labels(name: str) -> dict[str, Any]:
@@ -157,7 +172,8 @@ def _claims(measured: list[dict]) -> list[dict]:
     return claims
 
 
-def _plot_responses(measured: list[dict], path: Path) -> None:
+def plot_responses(measured: list[dict], path: Path) -> None:
+    """Fig. 7: each network's layer response stds in layer order and sorted."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7.5, 7.0), dpi=120)

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reslearn.choices import BUDGETS
+from reslearn.errors import SettingError
 from reslearn.train.config import TrainConfig
 
 #: Settings that say where the runs train, not what they compute: the command a report prints
@@ -34,6 +36,7 @@ class ExperimentSettings:
     """What an experiment trains on and for how long; experiment-specific choices included."""
 
     data: str
+    budget: str | None = None  # a named (recipe, iterations) preset: choices.BUDGETS
     recipe: str = "paper"
     iterations: int | None = None  # None: the recipe's own budget (64k for the paper's)
     seeds: list[int] = field(default_factory=lambda: [0])  # from flags: the experiment's own
@@ -48,6 +51,19 @@ class ExperimentSettings:
     precision: str = "auto"
     cache_dir: str | None = None
     workers: int | None = None
+
+    def __post_init__(self) -> None:
+        # one run per (network, seed): a repeated seed or depth would reuse that run and count
+        # it twice in every mean and spread
+        for name in ("seeds", "depths", "models"):
+            values = list(getattr(self, name))
+            repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+            if repeated:
+                shown = " ".join(map(str, values))
+                raise SettingError(
+                    f"<{name}> {shown} gives {', '.join(map(str, repeated))} more than once; "
+                    "each is one run and a result counts it once: give each value once"
+                )
 
     @classmethod
     def from_flags(
@@ -65,7 +81,7 @@ class ExperimentSettings:
                 value = type(f.default_factory())(value)
             given[f.name] = value
         given.setdefault("seeds", list(default_seeds))
-        return cls(**given)
+        return cls(**_with_budget(given))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""
@@ -90,6 +106,21 @@ class ExperimentSettings:
         )
 
 
+def _with_budget(given: dict[str, Any]) -> dict[str, Any]:
+    """``--budget NAME`` as the recipe and iterations it stands for; refused beside either."""
+    name = given.get("budget")
+    if name is None:
+        return given
+    if name not in BUDGETS:
+        raise SettingError(f"unknown <budget> {name!r}; budgets: {', '.join(BUDGETS)}")
+    clash = [key for key in ("recipe", "iterations") if key in given]
+    if clash:
+        flags = " and ".join(f"<{key}>" for key in clash)
+        raise SettingError(f"<budget> {name} sets {flags}: give the budget or {flags}, not both")
+    preset = BUDGETS[name]
+    return {**given, "recipe": preset["recipe"], "iterations": preset["iterations"]}
+
+
 def _shared_with_train_config() -> list[str]:
     """The settings named as in TrainConfig (data, recipe, iterations, val_split, ...)."""
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -110,6 +141,8 @@ def settings_argv(settings: Mapping[str, Any]) -> list[str]:
         value = settings.get(f.name)
         if f.name in WHERE_NOT_WHAT or value is None or value == [] or value == {}:
             continue
+        if settings.get("budget") and f.name in ("recipe", "iterations"):
+            continue  # the budget gives them
         if f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
         else:

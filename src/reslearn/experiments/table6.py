@@ -66,7 +66,7 @@ class Table6(Experiment):
         }
 
     def figures(self, results: dict[str, Any], root: Path) -> list[tuple[str, str]]:
-        _plot_errors_by_depth(results["summary"], root / "table6.png")
+        plot_errors_by_depth(results["summary"], root / "table6.png")
         records = results["runs"]
         first_seed = min(r["seed"] for r in records)
         curves = load_curves(root, runs_where(records, seed=first_seed), "ResNet-{depth}")
@@ -122,7 +122,8 @@ def _paper_cell(depth: int) -> str:
     return f"{error:.2f}"
 
 
-def _plot_errors_by_depth(summary: list[dict], path: Path) -> None:
+def plot_errors_by_depth(summary: list[dict], path: Path) -> None:
+    """Test error against depth (mean ± std over seeds) beside Table 6."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6.4, 4.0), dpi=120)

@@ -45,8 +45,8 @@ def network_entry(trained: TrainedModel, label: str, views: list[ImageView]) -> 
     map_size = list(first.maps.shape[1:])
     cam = uses_cam(trained.model)
     return {
-        "label": label,
-        "model": trained.name,
+        "label": display_name(label),  # a path: any bytes
+        "model": display_name(trained.name),
         "method": "CAM" if cam else "Grad-CAM",
         "note": "" if cam else _GRAD_CAM_NOTE,
         "classes": display_names(trained.classes),
@@ -72,7 +72,7 @@ def render_page(
     height, width = images[0].pixels.shape[:2]
     data = {
         "version": __version__,
-        "command": command,
+        "command": display_name(command),
         "max_shift": max_shift,
         "image_size": [height, width],
         "display_scale": max(1, round(192 / max(height, width))),
@@ -80,13 +80,12 @@ def render_page(
         "interpolations": ["nearest", "bilinear", "bicubic"],
         "jet": colormap("jet").tolist(),
         "images": [
-            {"name": display_name(i.name), "truth": i.truth, "png": png_uri(i.pixels)}
+            {"name": display_name(i.name), "truth": _shown(i.truth), "png": png_uri(i.pixels)}
             for i in images
         ],
         "networks": networks,
     }
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=True)
-    payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")  # stays inside <script>
+    payload = script_json(data)
     title = " vs ".join(n["label"] for n in networks)
     return Template(_asset("page.html")).substitute(
         title=_escape(f"reslearn explore: {title}"),
@@ -98,3 +97,20 @@ def render_page(
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+#: Characters that could end the data's <script> element or open a comment or CDATA section
+#: inside it, as JSON escapes: inside a JSON string (the only place JSON text has them) the
+#: parsed value is the same character, so every string reaches the page as written.
+_SCRIPT_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def script_json(data: object) -> str:
+    """``data`` as JSON that is safe inside ``<script type="application/json">``: ASCII only
+    (U+2028 and U+2029 escaped too) and without ``<``, ``>`` or ``&``."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=True)
+    return text.translate(_SCRIPT_ESCAPES)
+
+
+def _shown(name: str | None) -> str | None:
+    return None if name is None else display_name(name)

@@ -11,18 +11,20 @@ sets their input normalisation (ImageNet's mean and std) and CIFAR-10's class na
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from reslearn.atomic import WriteError, temporary_beside
 from reslearn.choices import AKAMASTER_FILES as FILES
 from reslearn.choices import AKAMASTER_REPOSITORY as REPOSITORY
 from reslearn.data.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalizer
@@ -122,22 +124,45 @@ def fetch(name: str, folder: str | os.PathLike | None = None) -> Path:
         check_sha256(path)
         return path
     url = URL + FILES[name]
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-        check_sha256(Path(temporary), expected_name=path.name)
-        os.replace(temporary, path)
-    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        with _download(name, url, folder) as read, temporary_beside(path) as temporary:
+            with open(temporary, "wb") as out:
+                while chunk := read(1 << 20):
+                    out.write(chunk)
+            check_sha256(temporary, expected_name=path.name)
+            os.replace(temporary, path)
+    except WriteError as error:  # the cache folder, not the network
         raise UserError(
+            f"cannot download akamaster:{name} into the cache ({error}); set RESLEARN_CACHE to "
+            f"a writable folder, or download {url} elsewhere and give the file instead"
+        ) from None
+    return path
+
+
+@contextlib.contextmanager
+def _download(name: str, url: str, folder: Path) -> Iterator[Callable[[int], bytes]]:
+    """The file at ``url`` as a reader of chunks; a network failure is a ``UserError`` (not an
+    ``OSError``, which would read as a failed write) that says what to do offline."""
+
+    def failed(error: BaseException) -> UserError:
+        return UserError(
             f"cannot download akamaster:{name} ({one_line(error)}); offline, download {url} "
             f"elsewhere and put it in {folder}/"
-        ) from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return path
+        )
+
+    try:
+        response = urllib.request.urlopen(url, timeout=60)
+    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        raise failed(error) from None
+
+    def read(size: int) -> bytes:
+        try:
+            return response.read(size)
+        except (OSError, TimeoutError) as error:
+            raise failed(error) from None
+
+    with response:
+        yield read
 
 
 def check_sha256(path: Path, *, expected_name: str | None = None) -> None:

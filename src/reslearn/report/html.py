@@ -37,6 +37,12 @@ def _escape(text: object) -> str:
     return html.escape(display_name(str(text)))
 
 
+#: The first word of a verdict cell and its colour ("not decided" stays plain).
+_VERDICT_CLASSES = {w: ' class="holds"' for w in ("yes", "holds")} | {
+    w: ' class="fails"' for w in ("no", "fails")
+}
+
+
 class HtmlPage:
     """Build a report page piece by piece; ``write`` saves it. All text is escaped."""
 
@@ -74,7 +80,8 @@ class HtmlPage:
         *,
         verdict_column: int | None = None,
     ) -> None:
-        """A table; cells of ``verdict_column`` starting with "yes"/"no" are coloured."""
+        """A table; cells of ``verdict_column`` starting with "yes"/"holds" or "no"/"fails" are
+        coloured (anything else, e.g. "not decided", is left plain)."""
         out = ["<table>"]
         if caption:
             out.append(f"<caption>{_escape(caption)}</caption>")
@@ -84,7 +91,7 @@ class HtmlPage:
             for index, cell in enumerate(row):
                 css = ""
                 if index == verdict_column:
-                    css = ' class="holds"' if cell.startswith("yes") else ' class="fails"'
+                    css = _VERDICT_CLASSES.get(str(cell).split(" ")[0].rstrip(",;:"), "")
                 cells.append(f"<td{css}>{_escape(str(cell))}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</table>")

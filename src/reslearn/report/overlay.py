@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from reslearn.atomic import atomic_write
 from reslearn.text import plot_text
 
 
@@ -39,4 +40,4 @@ def save_map_figure(
         axes.axis("off")
     if title:
         figure.suptitle(plot_text(title), fontsize=10)
-    figure.savefig(path, format="png")
+    atomic_write(path, lambda file: figure.savefig(file, format="png"), durable=False)

@@ -23,6 +23,7 @@ from reslearn.rundir import (
     read_config,
     read_summary,
 )
+from reslearn.rundir.lock import holder_of
 from reslearn.train.metrics import read_metrics
 
 _FIX = "restore it from a copy, or train the run again"
@@ -109,11 +110,18 @@ def _result(page: HtmlPage, run_dir: Path, resolved, data, summary, metrics) -> 
     train_errors = [r["train_error"] for r in metrics if "train_error" in r]
     if summary is None:
         step = metrics[-1]["step"] if metrics else 0
-        page.note(
-            f"Unfinished: logged up to step {step:,} of {resolved['iterations']:,}. Continue with "
-            f"'reslearn train --resume {run_dir}'.",
-            "warning",
-        )
+        if holder_of(run_dir) is not None:  # its training holds the folder's lock: running
+            page.note(
+                f"In progress: step {step:,} of {resolved['iterations']:,}. This page is "
+                "redrawn as training goes (at evaluations, at most once a minute): reload it.",
+                "",
+            )
+        else:
+            page.note(
+                f"Unfinished: logged up to step {step:,} of {resolved['iterations']:,}. "
+                f"Continue with 'reslearn train --resume {run_dir}'.",
+                "warning",
+            )
     evaluations = [r for r in metrics if "test_error" in r or "val_error" in r]
     last = summary or (evaluations[-1] if evaluations else {})
     facts = {

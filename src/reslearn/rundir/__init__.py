@@ -36,6 +36,7 @@ EVALUATION = "evaluation.json"
 CONFUSION = "confusion.png"
 REPORT = "report.html"
 CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"  # --tensorboard's default folder for the event files
 
 _CHECKPOINT = re.compile(r"^step-(\d+)\.pt$")
 _FIX = "restore it from a copy, or train the run again"

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from reslearn.models import ResNet, create_model
-from reslearn.rundir import CHECKPOINTS, CONFIG, read_config
+from reslearn.rundir import CHECKPOINTS, CONFIG, TENSORBOARD, read_config
 from reslearn.rundir.lock import FolderInUse, FolderLock
 from reslearn.rundir.marker import (
     MARKER,
@@ -35,6 +35,7 @@ from reslearn.train.config import RunConfig, TrainConfig
 from reslearn.train.distributed import Distributed
 from reslearn.train.distributed import setup as setup_distributed
 from reslearn.train.environment import environment
+from reslearn.train.live_report import REDRAW_EVERY_S, LiveRedraw, tee
 from reslearn.train.loop import LoopHooks, TrainingLoop
 from reslearn.train.prepare import Prepared, prepare
 from reslearn.train.pretrained_init import InitReport, init_model_options, load_initial_weights
@@ -45,6 +46,8 @@ from reslearn.train.resume import (
     recorded_precision,
     restarted_run,
 )
+from reslearn.train.tensorboard import TensorBoardLog
+from reslearn.train.tensorboard import check_available as check_tensorboard
 from reslearn.train.trainer import Trainer, check_batch_split
 from reslearn.train.writer import RunWriter
 
@@ -87,6 +90,10 @@ class _Session:
     run_id: str | None = None
     saved: dict[str, Any] | None = None  # a resumed run's config.json
     log_window: dict[str, Any] | None = None  # the window its checkpoint saved (resumed runs)
+    tensorboard: str | Path | bool = False  # a folder for TensorBoard events (True: RUN's)
+    board: TensorBoardLog | None = None  # rank 0's TensorBoard writer, once the folder is known
+    redraw: Draw | None = None  # the report's live redraw at evaluations (rank 0)
+    redraw_every_s: float = REDRAW_EVERY_S
 
     @property
     def speak(self) -> bool:
@@ -103,6 +110,9 @@ def train(
     quiet: bool = False,
     allow_data_change: bool = False,
     draw: Draw | None = None,
+    tensorboard: str | Path | bool = False,
+    redraw: Draw | None = None,
+    redraw_every_s: float = REDRAW_EVERY_S,
 ) -> RunResult:
     """Train ``config`` into a run folder (new, overwritten, or resumed from its checkpoint).
 
@@ -111,8 +121,14 @@ def train(
     The folder is locked for the run's life (rank 0 holds the lock); another process training
     into it is refused. A resumed run refuses data whose classes changed, and data whose images
     changed unless ``allow_data_change``. ``draw(run_dir)`` runs on rank 0 once training
-    stopped (curves, confusion matrix, report: ``reslearn.report.draw_run``).
+    stopped (curves, confusion matrix, report: ``reslearn.report.draw_run``). ``tensorboard``:
+    rank 0 also writes TensorBoard events into that folder (True: RUN/tensorboard), the
+    drawn figures too once the run finished; refused at once where tensorboard is missing.
+    ``redraw(run_dir)``: rank 0 redraws the report at evaluations while training, at most once
+    every ``redraw_every_s`` seconds (``reslearn.report.draw_run``: "in progress" until done).
     """
+    if tensorboard is not False:
+        check_tensorboard()
     saved = None
     if resume is not None:
         saved = read_config(resume, needs=("settings", "resolved"))
@@ -124,7 +140,7 @@ def train(
         given=config, config=config, where=where, device=device, quiet=quiet,
         out=None if out is None else Path(out), overwrite=overwrite,
         allow_data_change=allow_data_change, resume=None if resume is None else Path(resume),
-        saved=saved,
+        saved=saved, tensorboard=tensorboard, redraw=redraw, redraw_every_s=redraw_every_s,
     )  # fmt: skip
     failed = True
     try:
@@ -132,6 +148,8 @@ def train(
         failed = False
         return result
     finally:
+        if session.board is not None:
+            session.board.close()
         for lock in session.locks:
             _release(lock, failed)
         where.close()
@@ -149,6 +167,9 @@ def _run(s: _Session, draw: Draw | None) -> RunResult:
             recorded=recorded_precision(s.saved) if s.saved is not None else None,
         )  # fmt: skip
         writer, start = _start_or_resume(s, trainer, data, change)
+        if writer is not None and s.tensorboard is not False:
+            folder = s.run_dir / TENSORBOARD if s.tensorboard is True else s.tensorboard
+            s.board = TensorBoardLog(folder, start)
         if writer is not None and s.saved is None:
             writer.start(_config_record(s, resolved, data, choice, init_report), data, s.given.seed)
         loop_started = time.perf_counter()
@@ -161,6 +182,8 @@ def _run(s: _Session, draw: Draw | None) -> RunResult:
         writer.finish(trainer, data, final, _summary(s, resolved, data, final, wall))
         if draw is not None:
             draw(s.run_dir)
+        if s.board is not None:
+            s.board.add_figures(s.run_dir, resolved.iterations)
     s.where.barrier()
     return RunResult(s.run_dir, resolved, final, wall)
 
@@ -336,7 +359,8 @@ def _fit(
             trainer, LoopHooks(progress=False), start, log_window=s.log_window
         ).run()
     hooks = LoopHooks(
-        log=writer.log,
+        log=tee(writer.log, s.board and s.board.write, s.redraw and LiveRedraw(
+            s.redraw, s.run_dir, trainer.config.iterations, every_s=s.redraw_every_s)),
         checkpoint=lambda step, window: writer.checkpoint(trainer, step, window),
         progress=s.speak,
         print_logs=s.quiet,

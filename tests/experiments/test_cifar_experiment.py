@@ -1,0 +1,103 @@
+"""`reproduce cifar`: one pool of runs, every figure and claim built from it, the claims decided
+over seeds against the runs' own numbers."""
+
+import json
+import statistics
+
+import pytest
+
+from reslearn.errors import SettingError
+from reslearn.experiments import ExperimentSettings, get_experiment, run_experiment
+from reslearn.experiments.claim_statistics import HOLDS, UNDECIDED, mean_interval
+from reslearn.experiments.report_page import write_experiment_report
+
+pytestmark = [pytest.mark.trains, pytest.mark.slow]  # 12 tiny trainings
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory, tiny_data):
+    out = tmp_path_factory.mktemp("cifar")
+    settings = ExperimentSettings(
+        data=str(tiny_data), iterations=4, batch_size=16, depths=[20, 32], seeds=[0, 1],
+        precision="fp32", cache_dir=str(tmp_path_factory.getbasetemp() / "experiment-cache"),
+    )  # fmt: skip
+    results = run_experiment(
+        get_experiment("cifar"), settings, out, quiet=True, draw=write_experiment_report
+    )
+    return out, results
+
+
+def test_every_network_is_trained_once_per_seed(pool):
+    out, results = pool
+    names = sorted(r["name"] for r in results["runs"])
+    expected = [f"{n}-s{s}" for n in ("plain20", "plain32", "resnet20", "resnet20-B",
+                                      "resnet20-C", "resnet32") for s in (0, 1)]  # fmt: skip
+    assert names == sorted(expected)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(expected)
+    # the figures and tables all come from this pool
+    for figure in ("degradation.png", "table6.png", "responses.png", "report.html"):
+        assert (out / figure).is_file(), figure
+    assert {r["model"] for r in results["responses"]} == {"plain20", "plain32", "resnet20",
+                                                          "resnet32"}  # fmt: skip
+
+
+def test_the_claims_are_the_runs_own_numbers_decided_over_seeds(pool):
+    _, results = pool
+    runs = {r["name"]: r for r in results["runs"]}
+    claim = next(c for c in results["claims"] if c["claim"].startswith("ResNet-32 ends with a "
+                                                                        "lower test error"))
+    differences = [runs[f"plain32-s{s}"]["test_error"] - runs[f"resnet32-s{s}"]["test_error"]
+                   for s in (0, 1)]  # fmt: skip
+    assert claim["differences"] == pytest.approx(differences)
+    mean, low, high = mean_interval(differences)
+    assert (claim["mean_difference"], claim["ci_low"]) == pytest.approx((mean, low))
+    expected = HOLDS if min(differences) > 0 and low > 0 else claim["verdict"]
+    assert claim["verdict"] == expected
+    noise = [c for c in results["claims"] if c["below_seed_noise"]]
+    assert len(noise) == 2 and all(c["verdict"] == UNDECIDED for c in noise)  # B vs A, C vs B
+    table6 = {row["depth"]: row for row in results["table6"]}
+    errors = [runs[f"resnet20-s{s}"]["test_error"] for s in (0, 1)]
+    assert table6[20]["test_error_mean"] == pytest.approx(statistics.fmean(errors))
+    assert results["selection"].startswith("the final weights")
+    json.dumps(results)  # results.json is plain JSON
+
+
+def test_the_report_shows_each_verdict_and_interval(pool):
+    out, results = pool
+    page = (out / "report.html").read_text()
+    for claim in results["claims"]:
+        assert claim["verdict"] in page
+    assert "95% CI" in page or "no interval" in page
+    assert "±" in page  # the binomial standard error beside each run's test error
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"depths": [20, 30]}, "6n\\+2"),
+        ({"depths": [20]}, "at least two"),
+    ],
+)
+def test_bad_depths_are_refused_before_training(tiny_data, tmp_path, overrides, message):
+    settings = ExperimentSettings(data=str(tiny_data), iterations=4, **overrides)
+    with pytest.raises(ValueError, match=message):
+        run_experiment(get_experiment("cifar"), settings, tmp_path / "x", quiet=True)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_budget_is_a_named_recipe_and_length():
+    flags = {f: None for f in ("data", "budget", "recipe", "iterations", "seeds", "depths",
+                               "models", "weights", "max_images", "val_split", "batch_size",
+                               "eval_every", "device", "precision", "cache_dir", "workers")}
+    laptop = ExperimentSettings.from_flags({**flags, "data": "x", "budget": "laptop"},
+                                           default_seeds=(0,))  # fmt: skip
+    assert (laptop.recipe, laptop.iterations) == ("fast", 3900)
+    paper = ExperimentSettings.from_flags({**flags, "data": "x", "budget": "paper"},
+                                          default_seeds=(0,))  # fmt: skip
+    assert (paper.recipe, paper.iterations) == ("paper", 64_000)
+    with pytest.raises(SettingError, match="^unknown budget 'gpu'; budgets: paper, laptop$"):
+        ExperimentSettings.from_flags({**flags, "data": "x", "budget": "gpu"}, default_seeds=(0,))
+    clash = "^budget laptop sets iterations: give the budget or iterations, not both$"
+    with pytest.raises(SettingError, match=clash):
+        ExperimentSettings.from_flags({**flags, "data": "x", "budget": "laptop",
+                                       "iterations": 10}, default_seeds=(0,))  # fmt: skip
