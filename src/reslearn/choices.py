@@ -11,6 +11,9 @@ from __future__ import annotations
 
 #: --device; ``reslearn.device.resolve_device`` turns one into a torch.device.
 DEVICES = ("auto", "cpu", "cuda")
+
+#: Where ``reslearn reproduce`` trains its runs: here in turn, as processes, or as SLURM jobs.
+LAUNCHERS = ("inline", "local", "slurm")
 #: The concrete precisions, the one list of their names: what ``auto`` chooses among and what a
 #: network runs in, in the order a tie is decided (``reslearn.precision.setting.pick``).
 PREFERRED_PRECISIONS = ("fp32", "bf16", "fp16")

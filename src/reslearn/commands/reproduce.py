@@ -8,12 +8,13 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reslearn.choices import BUDGETS, DEVICES, EXPERIMENTS, PRECISIONS
+from reslearn.choices import BUDGETS, DEVICES, EXPERIMENTS, LAUNCHERS, PRECISIONS
 from reslearn.commands.arguments import paragraph
 from reslearn.train.recipes import RECIPES
 
 if TYPE_CHECKING:
     from reslearn.experiments import Experiment, ExperimentSettings
+    from reslearn.experiments.base import Launcher
 
 
 def _weights_pair(text: str) -> tuple[str, str]:
@@ -51,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be a positive number; got {value}")
     out = Path(args.out or Path("experiments") / args.experiment)
+    launcher = _launcher(args)  # before any training: a missing submitit or sbatch says so now
     try:
         results = run_experiment(
             experiment, settings, out, quiet=args.quiet, command=sys.argv,
-            draw=write_experiment_report,
+            draw=write_experiment_report, launcher=launcher,
         )  # fmt: skip
     except TrainingStopped as stop:
         print(f"reslearn reproduce: {stop}", file=sys.stderr)
@@ -126,6 +128,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _budget(parser.add_argument_group("budget and recipe"))
     _networks(parser.add_argument_group("which networks"))
     _device_and_data(parser.add_argument_group("device and data"))
+    _launcher_flags(parser.add_argument_group("in parallel (the runs are independent)"))
     parser.set_defaults(func=run)
 
 
@@ -202,3 +205,53 @@ def _device_and_data(speed: argparse._ArgumentGroup) -> None:
     )
     speed.add_argument("--cache-dir", metavar="DIR", help="decoded-array cache (~/.cache/reslearn)")
     speed.add_argument("--workers", type=int, metavar="N", help="decoding processes")
+
+
+def _launcher_flags(parallel: argparse._ArgumentGroup) -> None:
+    """Where the runs train: here one after the other, as processes, or as SLURM jobs."""
+    parallel.add_argument(
+        "--launcher", choices=LAUNCHERS, default="inline",
+        help="inline: here, one run after the other; local: --jobs processes on this machine "
+        "(a GPU each where there are several, else the CPU threads split); slurm: one SLURM "
+        "job per run through submitit (pip install 'reslearn[cluster]')",
+    )  # fmt: skip
+    parallel.add_argument(
+        "--jobs", type=int, metavar="N",
+        help="runs at once (local: the GPUs, or 2; slurm: all)",
+    )  # fmt: skip
+    parallel.add_argument("--partition", metavar="NAME", help="slurm: the partition")
+    parallel.add_argument(
+        "--time", type=int, default=240, metavar="MIN", help="slurm: minutes per job (240)"
+    )
+    parallel.add_argument(
+        "--gpus-per-job", type=int, default=1, metavar="N", help="slurm: GPUs per job (1)"
+    )
+    parallel.add_argument(
+        "--cpus-per-job", type=int, default=8, metavar="N", help="slurm: CPUs per job (8)"
+    )
+
+
+def _launcher(args: argparse.Namespace) -> Launcher | None:
+    """The --launcher flags as a launcher (None: inline); refused in one line when wrong."""
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
+    if args.launcher == "inline":
+        if args.jobs is not None:
+            raise ValueError("--jobs needs --launcher local or slurm")
+        return None
+    from reslearn.experiments.launch import LocalLauncher, SlurmLauncher
+
+    if args.launcher == "local":
+        return LocalLauncher(jobs=args.jobs or _local_jobs())
+    return SlurmLauncher(
+        jobs=args.jobs, partition=args.partition, time_minutes=args.time,
+        gpus_per_job=args.gpus_per_job, cpus_per_job=args.cpus_per_job,
+    )  # fmt: skip
+
+
+def _local_jobs() -> int:
+    """One process per GPU where there are several, else 2."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return count if count > 1 else 2

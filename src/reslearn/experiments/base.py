@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from reslearn.atomic import atomic_write
 from reslearn.choices import BUDGETS
@@ -37,6 +37,14 @@ from reslearn.train.metrics import read_metrics
 from reslearn.train.run import train
 
 EXPERIMENT_FILE, RESULTS_FILE, REPORT_FILE = "experiment.json", "results.json", "report.html"
+
+
+class Launcher(Protocol):
+    """Trains an experiment's runs elsewhere than in this process (``experiments.launch``)."""
+
+    def ensure_all(self, planned: list[PlannedRun], root: Path) -> list[FinishedRun]:
+        """Reuse, resume or train each run into ``root/runs``; returns them all, finished."""
+        ...
 
 
 @dataclass
@@ -151,6 +159,7 @@ def run_experiment(
     quiet: bool = False,
     command: Sequence[str] | None = None,
     draw: Callable[[Path], Any] | None = None,
+    launcher: Launcher | None = None,
 ) -> dict[str, Any]:
     """Train every planned run that is not finished yet, then write results.json into ``out``
     and hand the folder to ``draw`` (the command line's: report.html, through
@@ -160,6 +169,9 @@ def run_experiment(
     checkpoint. A run trained with other settings is an error, never silently mixed in. The
     folder is locked meanwhile: a second process running an experiment in it is refused
     (and each run's own folder is locked by its training).
+
+    ``launcher`` trains the runs in parallel (``reslearn.experiments.launch``: processes on
+    this machine, or SLURM jobs); without one they train here, one after the other.
     """
     experiment.check(settings)
     planned = experiment.plan(settings)
@@ -170,7 +182,9 @@ def run_experiment(
         raise ValueError(f"--out {root} is a file; give a folder")
     lock = FolderLock(root, what="experiment")
     try:
-        results = _run_planned(experiment, settings, planned, root, quiet=quiet, command=command)
+        results = _run_planned(
+            experiment, settings, planned, root, quiet=quiet, command=command, launcher=launcher
+        )
         if draw is not None:
             draw(root)
         return results
@@ -192,19 +206,20 @@ def _run_planned(
     *,
     quiet: bool,
     command: Sequence[str] | None,
+    launcher: Launcher | None,
 ) -> dict[str, Any]:
     """``run_experiment``'s work, with the folder locked."""
     for run in planned:  # before anything is written: a mismatch leaves the folder as it was
         if is_run(root / "runs" / run.name):
             _check_same_settings(run, root / "runs" / run.name)
     _claim_folder(root, experiment.name, settings, command)
-    finished = []
-    for number, run in enumerate(planned, 1):
-        finished.append(
-            ensure_run(
-                run, root / "runs" / run.name, quiet=quiet, label=f"[{number}/{len(planned)}]"
-            )
-        )
+    if launcher is not None:
+        finished = launcher.ensure_all(planned, root)
+    else:
+        finished = [
+            ensure_run(run, root / "runs" / run.name, quiet=quiet, label=f"[{n}/{len(planned)}]")
+            for n, run in enumerate(planned, 1)
+        ]
     records = [run.record(root) for run in finished]
     results = {
         "experiment": experiment.name,

@@ -9,6 +9,7 @@ and on non-finite values at the same step, so none waits forever in an all-reduc
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal
 import sys
@@ -45,6 +46,14 @@ class TrainingStopped(Exception):
         super().__init__(message)
         self.step, self.checkpoint, self.exit_code = step, checkpoint, exit_code
         self.resumable = exit_code != 1 if resumable is None else resumable
+
+    def __reduce__(self) -> tuple:
+        # keyword-only fields: pickled (a launcher's job sends it to the experiment) by keyword
+        rebuild = functools.partial(
+            TrainingStopped, step=self.step, checkpoint=self.checkpoint,
+            exit_code=self.exit_code, resumable=self.resumable,
+        )  # fmt: skip
+        return rebuild, (str(self),)
 
 
 @dataclass

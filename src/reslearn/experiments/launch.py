@@ -1,0 +1,303 @@
+"""Training an experiment's runs in parallel: as processes on this machine (``local``) or as one
+SLURM job per run through submitit (``slurm``).
+
+Every job trains one run into the experiment's ``runs/`` folder exactly as the inline loop does
+(``base.ensure_run``: reuse, resume or train), so the results, the report and the reuse of
+finished runs are the same whichever launcher trained them. Each job's output goes to a log
+file under ``OUT/logs``; a failed job is named with its log, the others are kept, and running the
+command again submits only the runs that are not finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reslearn.errors import UserError
+from reslearn.experiments.base import FinishedRun, PlannedRun, ensure_run
+from reslearn.rundir import is_finished
+from reslearn.train.loop import TrainingStopped
+
+LOGS = "logs"
+
+
+class JobsFailed(UserError):
+    """Some runs' jobs failed; the message names each with its log. Finished runs are kept."""
+
+
+@dataclass(frozen=True)
+class LocalLauncher:
+    """``jobs`` training processes at once on this machine: one GPU each where there are
+    several, else the CPU's threads split between them (``threads`` each, default: cores/jobs)."""
+
+    jobs: int
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_jobs(self.jobs)
+
+    def ensure_all(self, planned: list[PlannedRun], root: Path) -> list[FinishedRun]:
+        """Train the runs that are not finished, ``jobs`` at a time; returns them all."""
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        todo = _announce(planned, root)
+        if not todo:
+            return _finished(planned, root, trained=set())
+        gpus = _gpu_count()
+        jobs = min(self.jobs, len(todo))
+        threads = self.threads or max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")
+        devices = context.Queue()
+        for index in range(jobs):
+            devices.put(index % gpus if gpus > 1 else None)
+        where = f"{gpus} GPUs" if gpus > 1 else f"{threads} CPU threads each"
+        print(f"training {len(todo)} runs, {jobs} at a time ({where}); each job's output: "
+              f"{root / LOGS}/RUN.log", file=sys.stderr)  # fmt: skip
+        pool = ProcessPoolExecutor(
+            jobs, mp_context=context, initializer=_take_device, initargs=(devices,)
+        )
+        failures: dict[str, str] = {}
+        with pool, _signals_to(pool):
+            pending = {
+                pool.submit(train_job, run, str(root / "runs" / run.name), label, threads,
+                            str(_log(root, run.name))): (run, label)
+                for run, label in todo
+            }  # fmt: skip
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    run, label = pending.pop(future)
+                    error = future.exception()
+                    _report(run, label, error, _log(root, run.name), failures)
+        return _outcome(planned, root, todo, failures)
+
+
+@dataclass(frozen=True)
+class SlurmLauncher:
+    """One SLURM job per run through submitit, at most ``jobs`` running at once (None: all).
+    ``cluster`` is submitit's: "slurm", or "local" (the same code path as subprocesses on this
+    machine, which is what the tests use)."""
+
+    jobs: int | None = None
+    partition: str | None = None
+    time_minutes: int = 240
+    gpus_per_job: int = 1
+    cpus_per_job: int = 8
+    cluster: str = "slurm"
+
+    def __post_init__(self) -> None:
+        if self.jobs is not None:
+            _check_jobs(self.jobs)
+        for name in ("time_minutes", "cpus_per_job"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{_flag(name)} must be at least 1; got {getattr(self, name)}")
+        if self.gpus_per_job < 0:
+            raise UserError(f"--gpus-per-job must be 0 or more; got {self.gpus_per_job}")
+        check_slurm_available(self.cluster)
+
+    def ensure_all(self, planned: list[PlannedRun], root: Path) -> list[FinishedRun]:
+        """Submit a job for each run that is not finished, wait for them all; returns the runs."""
+        import submitit
+
+        todo = _announce(planned, root)
+        if not todo:
+            return _finished(planned, root, trained=set())
+        executor = submitit.AutoExecutor(folder=root / LOGS / "submitit", cluster=self.cluster)
+        executor.update_parameters(
+            timeout_min=self.time_minutes,
+            gpus_per_node=self.gpus_per_job,
+            cpus_per_task=self.cpus_per_job,
+            slurm_partition=self.partition,
+            slurm_array_parallelism=self.jobs or len(todo),
+            name=f"reslearn-{root.name}",
+        )
+        with executor.batch():  # one job array: at most ``jobs`` of them running at once
+            jobs = [
+                executor.submit(train_job, run, str(root / "runs" / run.name), label,
+                                self.cpus_per_job, None)
+                for run, label in todo
+            ]  # fmt: skip
+        submitted = [(job, run, label) for job, (run, label) in zip(jobs, todo)]
+        for job, run, label in submitted:
+            print(f"{label} {run.name}: job {job.job_id} submitted", file=sys.stderr)
+        failures: dict[str, str] = {}
+        try:
+            for job, run, label in submitted:
+                error = _job_error(job)
+                _report(run, label, error, Path(job.paths.stderr), failures)
+        except KeyboardInterrupt:
+            ids = " ".join(str(job.job_id) for job, _, _ in submitted)
+            raise TrainingStopped(
+                f"stopped waiting; the jobs go on on the cluster ({ids}): run the same command "
+                "again when they are done to collect them (scancel to stop them)",
+                step=0, checkpoint=None, exit_code=130,
+            ) from None  # fmt: skip
+        return _outcome(planned, root, todo, failures)
+
+
+def check_slurm_available(cluster: str = "slurm") -> None:
+    """Refuse at once, in one line, when submitit or (for SLURM) ``sbatch`` is missing."""
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise UserError(
+            "--launcher slurm needs submitit: pip install 'reslearn[cluster]'"
+        ) from None
+    if cluster == "slurm" and shutil.which("sbatch") is None:
+        raise UserError(
+            "--launcher slurm needs SLURM's sbatch on PATH (run it on the cluster's login "
+            "node), or use --launcher local"
+        )
+
+
+def train_job(
+    run: PlannedRun, run_dir: str, label: str, threads: int | None, log: str | None
+) -> str:
+    """One job: reuse, resume or train ``run`` in ``run_dir`` with ``threads`` CPU threads,
+    its output (log lines, not progress bars) into ``log`` when given; returns the run's name."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    with _output_to(log):
+        ensure_run(run, Path(run_dir), quiet=True, label=label)
+    return run.name
+
+
+def _check_jobs(jobs: int) -> None:
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1; got {jobs}")
+
+
+def _flag(name: str) -> str:
+    return {"time_minutes": "time"}.get(name, name).replace("_", "-")
+
+
+def _announce(planned: list[PlannedRun], root: Path) -> list[tuple[PlannedRun, str]]:
+    """Say which runs are reused; returns the others with their ``[n/N]`` labels."""
+    todo = []
+    for number, run in enumerate(planned, 1):
+        label = f"[{number}/{len(planned)}]"
+        if is_finished(root / "runs" / run.name):
+            print(f"{label} {run.name}: finished earlier, reused", file=sys.stderr)
+        else:
+            todo.append((run, label))
+    return todo
+
+
+def _log(root: Path, name: str) -> Path:
+    return root / LOGS / f"{name}.log"
+
+
+def _report(
+    run: PlannedRun, label: str, error: BaseException | None, log: Path, failures: dict
+) -> None:
+    """One line when a job ends: finished, or failed with its log (kept in ``failures``)."""
+    if error is None:
+        print(f"{label} {run.name}: finished (log: {log})", file=sys.stderr)
+        return
+    reason = " ".join(str(error).split())[-300:] or type(error).__name__
+    print(f"{label} {run.name}: FAILED: {reason} (log: {log})", file=sys.stderr)
+    failures[run.name] = f"{run.name} (log: {log})"
+
+
+def _outcome(
+    planned: list[PlannedRun], root: Path, todo: list, failures: dict[str, str]
+) -> list[FinishedRun]:
+    """The finished runs, or JobsFailed naming each failed one."""
+    if failures:
+        raise JobsFailed(
+            f"{len(failures)} of {len(todo)} jobs failed: {'; '.join(failures.values())}. "
+            "The other runs are kept; run the same command again to train only what is missing"
+        )
+    return _finished(planned, root, trained={run.name for run, _ in todo})
+
+
+def _finished(planned: list[PlannedRun], root: Path, *, trained: set[str]) -> list[FinishedRun]:
+    return [
+        FinishedRun(run, root / "runs" / run.name, reused=run.name not in trained)
+        for run in planned
+    ]
+
+
+def _job_error(job: Any) -> BaseException | None:
+    """A submitit job's failure (None when it finished)."""
+    try:
+        job.result()
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # submitit's FailedJobError carries the job's own error text
+        return error
+    return None
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _take_device(devices: Any) -> None:
+    """A worker's start: claim one GPU (before CUDA starts in this process), or none."""
+    device = devices.get()
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
+
+
+@contextlib.contextmanager
+def _output_to(log: str | None) -> Iterator[None]:
+    """This process's stdout and stderr (native libraries' too) appended to ``log``."""
+    if log is None:
+        yield
+        return
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "ab") as file:
+        os.dup2(file.fileno(), 1)
+        os.dup2(file.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+@contextlib.contextmanager
+def _signals_to(pool: Any) -> Iterator[None]:
+    """While the pool trains: Ctrl-C (the terminal signals the workers too) or SIGTERM (passed
+    on to them) lets each worker checkpoint and stop, then stops the experiment, resumable."""
+
+    def forward(signum: int, frame: Any) -> None:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    except KeyboardInterrupt:
+        time.sleep(0.2)  # the workers see the signal and write their checkpoints
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise TrainingStopped(
+            "interrupted: each running job stopped at a checkpoint; run the same command "
+            "again to continue",
+            step=0, checkpoint=None, exit_code=130,
+        ) from None  # fmt: skip
+    finally:
+        signal.signal(signal.SIGTERM, previous)
