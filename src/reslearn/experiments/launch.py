@@ -60,8 +60,8 @@ class LocalLauncher:
         for index in range(jobs):
             devices.put(index % gpus if gpus > 1 else None)
         where = f"{gpus} GPUs" if gpus > 1 else f"{threads} CPU threads each"
-        print(f"training {len(todo)} runs, {jobs} at a time ({where}); each job's output: "
-              f"{root / LOGS}/RUN.log", file=sys.stderr)  # fmt: skip
+        print(f"training {len(todo)} of {len(planned)} runs, {jobs} at a time ({where}); each "
+              f"job's output: {root / LOGS}/RUN.log", file=sys.stderr)  # fmt: skip
         pool = ProcessPoolExecutor(
             jobs, mp_context=context, initializer=_take_device, initargs=(devices,)
         )
