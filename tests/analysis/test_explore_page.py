@@ -55,19 +55,25 @@ def expected_rows(x: torch.Tensor, dy: int, dx: int, mode: str) -> list[tuple[st
     return [(trained.classes[i], v) for i, v in zip(indices.tolist(), values.tolist())]
 
 
-def test_the_page_works_offline_in_chromium(page, chromium):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
+def _opened(browser, page):
+    """``browser`` on the page, once its script says it is ready, with no severe console line."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    out, files = page
-    browser = chromium
-    browser.get(out.resolve().as_uri())
+    browser.get(page.resolve().as_uri())
     WebDriverWait(browser, 30).until(
         lambda b: b.execute_script("return document.body.dataset.ready")
     )
     assert browser.execute_script("return document.body.dataset.ready") == "true"
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    return browser
+
+
+def test_the_page_works_offline_in_chromium(page, chromium):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    out, files = page
+    browser = _opened(chromium, out)
 
     # move the controls as a user does: the keyboard on the sliders, a click on a radio button
     browser.find_element(By.ID, "dx").send_keys(Keys.ARROW_RIGHT * 3)
@@ -160,16 +166,8 @@ def test_odd_names_stay_inside_the_data_and_parse_back_as_written(odd_page):
 
 
 def test_odd_names_show_as_written_in_chromium(odd_page, chromium):
-    from selenium.webdriver.support.ui import WebDriverWait
-
     out, image, weights = odd_page
-    browser = chromium
-    browser.get(out.resolve().as_uri())
-    WebDriverWait(browser, 30).until(
-        lambda b: b.execute_script("return document.body.dataset.ready")
-    )
-    assert browser.execute_script("return document.body.dataset.ready") == "true"
-    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    browser = _opened(chromium, out)
     assert browser.title == f"reslearn explore: {weights}"  # no script of a class name ran
     shown = browser.execute_script(
         "return Array.from(document.querySelectorAll('#network-0 table.probabilities tr'))"

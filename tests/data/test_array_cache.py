@@ -7,21 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from reslearn.data import decode as decode_module
 from reslearn.data import load_dataset
 from reslearn.data.array_cache import save_entry
-
-
-def _count_decodes(monkeypatch) -> list[int]:
-    calls: list[int] = []
-    real = decode_module._decode_chunk
-
-    def counting(paths, size):
-        calls.append(len(paths))
-        return real(paths, size)
-
-    monkeypatch.setattr(decode_module, "_decode_chunk", counting)
-    return calls
 
 
 @pytest.fixture
@@ -37,9 +24,9 @@ def cached(tmp_path, write_image_folder):
     return load, entry / "native", first
 
 
-def _reloaded(load, monkeypatch, reason: str):
+def _reloaded(load, count_decodes, reason: str):
     """Load again: one warning naming the entry and ``reason``, a new decode."""
-    calls = _count_decodes(monkeypatch)
+    calls = count_decodes()
     with pytest.warns(UserWarning) as caught:
         again = load()
     (warning,) = [w for w in caught if "cache entry" in str(w.message)]
@@ -49,28 +36,28 @@ def _reloaded(load, monkeypatch, reason: str):
     return again
 
 
-def test_labels_edited_in_place_are_caught_by_the_digest(cached, monkeypatch):
+def test_labels_edited_in_place_are_caught_by_the_digest(cached, count_decodes):
     """The issue's case: train_labels.npy with a valid header and label 7 for 3 classes (it
     used to end in `IndexError: Target 7 is out of bounds` in the next `reslearn train`)."""
     load, entry, first = cached
     labels = np.load(entry / "train_labels.npy")
     labels[4] = 7
     np.save(entry / "train_labels.npy", labels)
-    again = _reloaded(load, monkeypatch, "train_labels.npy differs from the digest")
+    again = _reloaded(load, count_decodes, "train_labels.npy differs from the digest")
     assert np.array_equal(again.train.labels, first.train.labels)
     assert np.array_equal(again.train.images, first.train.images)
-    calls = _count_decodes(monkeypatch)
+    calls = count_decodes()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the rebuilt entry is used, silently
         third = load()
     assert sum(calls) == 0 and np.array_equal(third.train.labels, first.train.labels)
 
 
-def test_a_truncated_array_is_dropped_with_a_warning(cached, monkeypatch):
+def test_a_truncated_array_is_dropped_with_a_warning(cached, count_decodes):
     load, entry, first = cached
     images = entry / "test_images.npy"
     images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])
-    again = _reloaded(load, monkeypatch, "test_images.npy cannot be read")
+    again = _reloaded(load, count_decodes, "test_images.npy cannot be read")
     assert np.array_equal(again.test.images, first.test.images)
 
 
@@ -117,19 +104,20 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_an_entry_that_does_not_fit_the_folder_is_rebuilt(cached, monkeypatch, damage):
+def test_an_entry_that_does_not_fit_the_folder_is_rebuilt(cached, count_decodes, damage):
     load, entry, first = cached
     change, reason = DAMAGE[damage]
     _rewrite(entry, first, change)
-    again = _reloaded(load, monkeypatch, reason)
+    again = _reloaded(load, count_decodes, reason)
     for split in ("train", "test"):
         expected, got = getattr(first, split), getattr(again, split)
         assert np.array_equal(got.images, expected.images) and got.images.dtype == np.uint8
         assert np.array_equal(got.labels, expected.labels) and got.labels.dtype == np.int64
 
 
-def test_a_read_only_cache_costs_a_warning_and_the_decode(tmp_path, monkeypatch,
-                                                          write_image_folder):  # fmt: skip
+def test_a_read_only_cache_costs_a_warning_and_the_decode(
+    tmp_path, monkeypatch, write_image_folder, count_decodes
+):
     import errno
     import os
     import tempfile
@@ -144,7 +132,7 @@ def test_a_read_only_cache_costs_a_warning_and_the_decode(tmp_path, monkeypatch,
 
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     for _ in range(2):  # nothing was cached: decoded, with the warning, both times
-        calls = _count_decodes(monkeypatch)
+        calls = count_decodes()
         with pytest.warns(UserWarning, match="could not write the array cache") as caught:
             data = load_dataset(str(root), cache_dir=tmp_path / "cache", workers=0, progress=False)
         assert sum(calls) == 4 and data.train.labels.tolist() == [0, 0, 1, 1]

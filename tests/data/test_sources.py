@@ -16,7 +16,6 @@ import pytest
 from PIL import Image
 
 from reslearn.data import BadImageError, default_cache_dir, load_dataset, locate, sources
-from reslearn.data import decode as decode_module
 
 pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
 
@@ -194,14 +193,14 @@ def test_grey_modes_stay_one_channel(tmp_path: Path) -> None:
     assert (data.train.images[2] == 255).all()  # 16-bit white stays white (deep.png sorts first)
 
 
-def test_same_sizes_are_kept_and_different_sizes_warn(tmp_path: Path, monkeypatch) -> None:
+def test_same_sizes_are_kept_and_different_sizes_warn(tmp_path: Path, count_decodes) -> None:
     root = tmp_path / "sized"
     _image(root / "train" / "a" / "0.png", size=(12, 10))
     _image(root / "train" / "b" / "0.png", size=(12, 10))
     assert _load(root, tmp_path).train.images.shape == (2, 10, 12, 3)  # (H, W) kept
     _image(root / "test" / "a" / "0.png", size=(20, 20))
     _image(root / "test" / "b" / "0.png", size=(12, 10))
-    calls = _count_decodes(monkeypatch)
+    calls = count_decodes()
     for _ in range(2):  # decoded, then from the cache: the warning comes both times
         with pytest.warns(
             UserWarning, match=r"sizes \(e.g. 10x12 and 20x20\); making every image 6x6"
@@ -211,9 +210,9 @@ def test_same_sizes_are_kept_and_different_sizes_warn(tmp_path: Path, monkeypatc
     assert 0 < sum(calls) <= 8
 
 
-def test_a_request_for_the_native_size_reuses_it(tmp_path: Path, monkeypatch) -> None:
+def test_a_request_for_the_native_size_reuses_it(tmp_path: Path, count_decodes) -> None:
     root = _folder(tmp_path / "f")  # 8x8 images
-    calls = _count_decodes(monkeypatch)
+    calls = count_decodes()
     native = _load(root, tmp_path)
     assert sum(calls) == 12
     assert np.array_equal(_load(root, tmp_path, image_size=8).train.images, native.train.images)
@@ -251,21 +250,11 @@ def test_parallel_decode_matches_in_process(tmp_path: Path) -> None:
 # --- the array cache -------------------------------------------------------------------------
 
 
-def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    real = decode_module._decode_chunk
-
-    def counting(paths, size):
-        calls.append(len(paths))
-        return real(paths, size)
-
-    monkeypatch.setattr(decode_module, "_decode_chunk", counting)
-    return calls
 
 
-def test_second_load_comes_from_the_cache(tmp_path: Path, monkeypatch) -> None:
+def test_second_load_comes_from_the_cache(tmp_path: Path, monkeypatch, count_decodes) -> None:
     root = _folder(tmp_path / "thousand", classes=("a", "b", "c", "d"), per_class=200)
-    calls = _count_decodes(monkeypatch)
+    calls = count_decodes()
     first = _load(root, tmp_path)
     assert sum(calls) == 1600
     entries = []
@@ -287,10 +276,10 @@ def test_second_load_comes_from_the_cache(tmp_path: Path, monkeypatch) -> None:
     assert not [p for p in entry.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_any_change_to_the_folder_invalidates_the_cache(tmp_path: Path, monkeypatch) -> None:
+def test_any_change_to_the_folder_invalidates_the_cache(tmp_path: Path, count_decodes) -> None:
     root = _folder(tmp_path / "f")
     target = root / "train" / "cat" / "0.png"
-    calls = _count_decodes(monkeypatch)
+    calls = count_decodes()
     changes = [
         lambda: None,
         lambda: os.utime(target, ns=(0, target.stat().st_mtime_ns + 1000)),  # touched
@@ -309,12 +298,12 @@ def test_any_change_to_the_folder_invalidates_the_cache(tmp_path: Path, monkeypa
     assert len(list((tmp_path / "cache" / "arrays").iterdir())) == 1  # stale entries are gone
 
 
-def test_a_damaged_cache_entry_is_rebuilt(tmp_path: Path, monkeypatch) -> None:
+def test_a_damaged_cache_entry_is_rebuilt(tmp_path: Path, count_decodes) -> None:
     root = _folder(tmp_path / "f")
     first = _load(root, tmp_path)
     (entry,) = (tmp_path / "cache" / "arrays").iterdir()
     (entry / "native" / "train_images.npy").write_bytes(b"\x93NUMPY broken")
-    calls = _count_decodes(monkeypatch)
+    calls = count_decodes()
     with pytest.warns(UserWarning, match="train_images.npy cannot be read.*decoded again"):
         second = _load(root, tmp_path)
     assert calls and np.array_equal(first.train.images, second.train.images)

@@ -167,21 +167,22 @@ def _claims(pooled: list[dict], shortcut_runs: list[dict], responses: list[dict]
 
 def _response_claims(responses: list[dict], depths: list[int]) -> list[dict]:
     """Fig. 7: residual layers respond less than plain ones, and less in deeper ResNets."""
-    claims = []
-    for depth in depths:
-        claims.append(stats.decide(
-            f"ResNet-{depth}'s 3x3 layers respond less than plain-{depth}'s (Fig. 7)",
-            _by_seed(responses, "mean_std", family="resnet", depth=depth),
-            _by_seed(responses, "mean_std", family="plain", depth=depth),
-            unit="in mean std", scale=1.0,
-        ))  # fmt: skip
+
+    def responds_less(claim: str, lower: dict, higher: dict) -> dict:
+        return stats.decide(
+            f"{claim} (Fig. 7)", _by_seed(responses, "mean_std", **lower),
+            _by_seed(responses, "mean_std", **higher), unit="in mean std", scale=1.0,
+        )  # fmt: skip
+
+    claims = [
+        responds_less(f"ResNet-{d}'s 3x3 layers respond less than plain-{d}'s",
+                      dict(family="resnet", depth=d), dict(family="plain", depth=d))
+        for d in depths
+    ]  # fmt: skip
     low, high = depths[0], depths[-1]
-    claims.append(stats.decide(
-        f"ResNet-{high}'s 3x3 layers respond less than ResNet-{low}'s (Fig. 7)",
-        _by_seed(responses, "mean_std", family="resnet", depth=high),
-        _by_seed(responses, "mean_std", family="resnet", depth=low),
-        unit="in mean std", scale=1.0,
-    ))  # fmt: skip
+    claims.append(responds_less(f"ResNet-{high}'s 3x3 layers respond less than ResNet-{low}'s",
+                                dict(family="resnet", depth=high),
+                                dict(family="resnet", depth=low)))  # fmt: skip
     return claims
 
 
