@@ -69,7 +69,8 @@ def test_the_residual_learning_notebook_runs_on_tiny_data(tmp_path, write_image_
     assert "resnet20: 20 test images" in text
     assert "pool=flatten: classifier 40,970 weights; refuses a 40x40 image" in text
     assert "plain20: training error" in text and "resnet20: training error" in text
-    lines = dict(line.split(":", 1) for line in text.splitlines() if line.startswith(("logit", "mean")))
+    starts = ("logit", "mean")
+    lines = dict(line.split(":", 1) for line in text.splitlines() if line.startswith(starts))
     assert lines["logit of the top class"].strip() == lines["mean of its CAM + bias"].strip()
 
 
