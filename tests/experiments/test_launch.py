@@ -22,6 +22,12 @@ pytestmark = pytest.mark.trains
 RUNS = ["resnet20-A-s0", "resnet20-B-s0", "resnet20-C-s0"]
 
 
+@pytest.fixture
+def fp32(settings):
+    """The tiny settings in fp32: no measured precision choice that could differ by process."""
+    return lambda: settings(precision="fp32")
+
+
 def _numbers(out):
     """What results.json says of each run, the figures a launcher must not change."""
     results = json.loads((out / "results.json").read_text())
@@ -39,7 +45,8 @@ def inline_numbers(tmp_path_factory, tiny_data):
     out = tmp_path_factory.mktemp("inline")
     cache = tmp_path_factory.getbasetemp() / "experiment-cache"
     settings = ExperimentSettings(
-        data=str(tiny_data), iterations=4, batch_size=16, cache_dir=str(cache)
+        data=str(tiny_data), iterations=4, batch_size=16, cache_dir=str(cache),
+        precision="fp32",
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each launched job trains: the same arithmetic, bit for bit
@@ -50,10 +57,10 @@ def inline_numbers(tmp_path_factory, tiny_data):
     return _numbers(out)
 
 
-def test_the_local_launcher_gives_the_inline_numbers(settings, tmp_path, inline_numbers, capsys):
+def test_the_local_launcher_gives_the_inline_numbers(fp32, tmp_path, inline_numbers, capsys):
     out = tmp_path / "local"
     launcher = LocalLauncher(jobs=2, threads=1)
-    run_experiment(get_experiment("shortcuts"), settings(), out, quiet=True, launcher=launcher)
+    run_experiment(get_experiment("shortcuts"), fp32(), out, quiet=True, launcher=launcher)
     assert sorted(_numbers(out)) == RUNS
     assert _numbers(out) == inline_numbers
     err = capsys.readouterr().err
@@ -61,16 +68,16 @@ def test_the_local_launcher_gives_the_inline_numbers(settings, tmp_path, inline_
     for name in RUNS:  # each job's own output went to its log, not the terminal
         assert "training (4 iterations)" in (out / "logs" / f"{name}.log").read_text()
     # a second call reuses all three, with no job started
-    run_experiment(get_experiment("shortcuts"), settings(), out, quiet=True, launcher=launcher)
+    run_experiment(get_experiment("shortcuts"), fp32(), out, quiet=True, launcher=launcher)
     err = capsys.readouterr().err
     assert err.count("finished earlier, reused") >= 3 and "at a time" not in err
 
 
-def test_submitits_local_cluster_gives_the_inline_numbers(settings, tmp_path, inline_numbers):
+def test_submitits_local_cluster_gives_the_inline_numbers(fp32, tmp_path, inline_numbers):
     pytest.importorskip("submitit")
     out = tmp_path / "slurm"
     launcher = SlurmLauncher(jobs=2, gpus_per_job=0, cpus_per_job=1, cluster="local")
-    run_experiment(get_experiment("shortcuts"), settings(), out, quiet=True, launcher=launcher)
+    run_experiment(get_experiment("shortcuts"), fp32(), out, quiet=True, launcher=launcher)
     assert _numbers(out) == inline_numbers
 
 
