@@ -233,8 +233,6 @@ def _launcher_flags(parallel: argparse._ArgumentGroup) -> None:
 
 def _launcher(args: argparse.Namespace) -> Launcher | None:
     """The --launcher flags as a launcher (None: inline); refused in one line when wrong."""
-    if args.jobs is not None and args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
     if args.launcher == "inline":
         if args.jobs is not None:
             raise ValueError("--jobs needs --launcher local or slurm")
@@ -242,16 +240,8 @@ def _launcher(args: argparse.Namespace) -> Launcher | None:
     from reslearn.experiments.launch import LocalLauncher, SlurmLauncher
 
     if args.launcher == "local":
-        return LocalLauncher(jobs=args.jobs or _local_jobs())
+        return LocalLauncher(jobs=args.jobs)
     return SlurmLauncher(
         jobs=args.jobs, partition=args.partition, time_minutes=args.time,
         gpus_per_job=args.gpus_per_job, cpus_per_job=args.cpus_per_job,
     )  # fmt: skip
-
-
-def _local_jobs() -> int:
-    """One process per GPU where there are several, else 2."""
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return count if count > 1 else 2

@@ -35,14 +35,16 @@ class JobsFailed(UserError):
 
 @dataclass(frozen=True)
 class LocalLauncher:
-    """``jobs`` training processes at once on this machine: one GPU each where there are
-    several, else the CPU's threads split between them (``threads`` each, default: cores/jobs)."""
+    """``jobs`` training processes at once on this machine (default: one per GPU where there
+    are several, else 2): one GPU each where there are several, else the CPU's threads split
+    between them (``threads`` each, default: cores/jobs)."""
 
-    jobs: int
+    jobs: int | None = None
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        _check_jobs(self.jobs)
+        if self.jobs is not None:
+            _check_jobs(self.jobs)
 
     def ensure_all(self, planned: list[PlannedRun], root: Path) -> list[FinishedRun]:
         """Train the runs that are not finished, ``jobs`` at a time; returns them all."""
@@ -53,7 +55,7 @@ class LocalLauncher:
         if not todo:
             return _finished(planned, root, trained=set())
         gpus = _gpu_count()
-        jobs = min(self.jobs, len(todo))
+        jobs = min(self.jobs or (gpus if gpus > 1 else 2), len(todo))
         threads = self.threads or max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
         devices = context.Queue()
@@ -97,9 +99,10 @@ class SlurmLauncher:
     def __post_init__(self) -> None:
         if self.jobs is not None:
             _check_jobs(self.jobs)
-        for name in ("time_minutes", "cpus_per_job"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{_flag(name)} must be at least 1; got {getattr(self, name)}")
+        if self.time_minutes < 1:
+            raise UserError(f"--time must be at least 1 minute; got {self.time_minutes}")
+        if self.cpus_per_job < 1:
+            raise UserError(f"--cpus-per-job must be at least 1; got {self.cpus_per_job}")
         if self.gpus_per_job < 0:
             raise UserError(f"--gpus-per-job must be 0 or more; got {self.gpus_per_job}")
         check_slurm_available(self.cluster)
@@ -176,10 +179,6 @@ def train_job(
 def _check_jobs(jobs: int) -> None:
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1; got {jobs}")
-
-
-def _flag(name: str) -> str:
-    return {"time_minutes": "time"}.get(name, name).replace("_", "-")
 
 
 def _announce(planned: list[PlannedRun], root: Path) -> list[tuple[PlannedRun, str]]:
