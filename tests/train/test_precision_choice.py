@@ -329,7 +329,18 @@ def test_on_cuda_auto_measures_the_gpus_precisions_and_fp16_skips_overflows(tiny
 def test_auto_measures_bf16_on_a_cpu_only_where_onednn_runs_it_fast(monkeypatch, fast):
     monkeypatch.setattr(support, "_cpu_bf16_fast", lambda: fast)
     monkeypatch.setattr(support, "autocast_works", lambda device, precision: True)
-    monkeypatch.setattr(support, "_cpu_fp16_fast", lambda: False)
     assert support.auto_precisions(CPU) == (["fp32", "bf16"] if fast else ["fp32"])
     # forced, bf16 still runs where its autocast works (emulated, slowly)
     assert support.usable_precision(CPU, "bf16") == ("bf16", None)
+
+
+def test_auto_never_measures_fp16_on_a_cpu_and_forced_fp16_says_it_is_slow(monkeypatch):
+    monkeypatch.setattr(support, "_cpu_bf16_fast", lambda: True)
+    monkeypatch.setattr(support, "autocast_works", lambda device, precision: True)
+    settings, notes = support.candidates(CPU, "auto", None)
+    assert {s.precision for s in settings} == {"fp32", "bf16"} and not notes
+    settings, notes = support.candidates(CPU, "fp16", True)
+    assert [s.precision for s in settings] == ["fp16"]
+    assert notes == [support.CPU_FP16_SLOW] and "\n" not in notes[0]
+    _, notes = support.candidates(CPU, "bf16", True)
+    assert not notes
