@@ -74,3 +74,14 @@ def test_a_slope_against_depth_over_every_run():
 
 def test_the_binomial_standard_error_of_a_test_error():
     assert binomial_se(0.1, 10_000) == pytest.approx(0.003)  # the 0.3 points
+
+
+def test_a_slope_over_one_seed_says_it_has_no_interval():
+    # reproduce cifar with one seed: both ResNets ran, so the slope is there but has no interval
+    result = decide_slope("error falls with depth", [(0, 20, 0.10), (0, 56, 0.082)])
+    assert result["verdict"] == UNDECIDED
+    assert "one seed: no interval" in result["evidence"]
+    assert "no paired runs" not in result["evidence"]
+    assert result["mean_difference"] == pytest.approx(0.018 / 36)
+    assert result["ci_low"] is None and result["per_seed"] == {"0": True}
+    assert decide_slope("error falls with depth", [(0, 20, 0.1)])["evidence"] == "no paired runs"

@@ -90,29 +90,33 @@ def decide_slope(
 ) -> dict[str, Any]:
     """The claim "the value falls as x grows" from (seed, x, value) points: the least-squares
     slope over every point with its 95% interval, and each seed's own slope; holds when every
-    seed's slope is negative and the interval lies below zero, fails when it lies above."""
+    seed's slope is negative and the interval lies below zero, fails when it lies above. Two
+    points (one seed, two depths) give a slope without an interval: not decided."""
     from scipy import stats
 
     xs = [x for _, x, _ in points]
-    if len(set(xs)) < 2 or len(points) < 3:
+    if len(set(xs)) < 2:
         return _record(text, UNDECIDED, [], {}, None, None, None, None, "points per layer",
                        scale, False)  # fmt: skip
     fit = stats.linregress(xs, [v for _, _, v in points])
     slope = float(fit.slope)
-    half = t_critical(len(points) - 2) * float(fit.stderr)
-    low, high = slope - half, slope + half
+    low = high = None
+    if len(points) >= 3:
+        half = t_critical(len(points) - 2) * float(fit.stderr)
+        low, high = slope - half, slope + half
     per_seed = {}
     for seed in sorted({s for s, _, _ in points}):
         mine = [(x, v) for s, x, v in points if s == seed]
         if len({x for x, _ in mine}) >= 2:
             per_seed[str(seed)] = bool(stats.linregress(*zip(*mine, strict=True)).slope < 0)
     verdict = UNDECIDED
-    if per_seed and all(per_seed.values()) and high < 0:
+    if high is not None and per_seed and all(per_seed.values()) and high < 0:
         verdict = HOLDS
-    elif low > 0:
+    elif low is not None and low > 0:
         verdict = FAILS
     # the record's "difference" is the fall per layer (positive: the paper's side)
-    return _record(text, verdict, [], per_seed, -slope, -high, -low, None,
+    fall_low, fall_high = (None, None) if low is None else (-high, -low)
+    return _record(text, verdict, [], per_seed, -slope, fall_low, fall_high, None,
                    "points per layer", scale, False)  # fmt: skip
 
 
