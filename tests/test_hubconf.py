@@ -45,3 +45,13 @@ def test_a_registry_entry_builds_with_options_and_refuses_missing_weights():
     # pretrained by registry name: the shipped CIFAR-10 weights
     shipped = torch.hub.load(REPO, "resnet56", source="local", pretrained=True)
     assert len(shipped.classes) == 10 and not shipped.training
+
+
+def test_a_device_that_is_not_there_is_named_with_what_is(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(ValueError) as refused:
+        torch.hub.load(REPO, "resnet20_cifar10", source="local", device="cuda")
+    message = str(refused.value)
+    assert "device 'cuda'" in message and "available: cpu" in message and "\n" not in message
+    assert "weights file" not in message and "safetensors" not in message

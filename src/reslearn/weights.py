@@ -22,6 +22,7 @@ from torch import nn
 from reslearn.atomic import atomic_write
 from reslearn.data.device_data import to_device_uint8
 from reslearn.data.normalize import Normalizer
+from reslearn.device import check_available
 from reslearn.errors import UserError
 from reslearn.models import ResNet, create_model
 from reslearn.text import display_name
@@ -152,7 +153,9 @@ def save_weights(
 
 
 def load_weights(path: str | os.PathLike, device: torch.device | str = "cpu") -> TrainedModel:
-    """Rebuild the network saved by ``save_weights`` on ``device``, in eval mode."""
+    """Rebuild the network saved by ``save_weights`` on ``device``, in eval mode; a device
+    that is not there is refused by name (before the file is blamed for it)."""
+    device = check_available(device)
     path = Path(path)
     if path.is_dir():
         raise ValueError(
