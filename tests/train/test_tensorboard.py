@@ -1,5 +1,7 @@
 """`reslearn train --tensorboard`: the events read back equal metrics.jsonl, across a resume."""
 
+from pathlib import Path
+
 import pytest
 
 from reslearn.report import draw_run
@@ -77,6 +79,7 @@ def test_without_tensorboard_the_flag_fails_before_training(image_folder, tmp_pa
     from reslearn.errors import UserError
 
     real = importlib.util.find_spec
+
     def find_spec(name, *args):
         return None if name == "tensorboard" else real(name, *args)
 
@@ -84,3 +87,35 @@ def test_without_tensorboard_the_flag_fails_before_training(image_folder, tmp_pa
     with pytest.raises(UserError, match=r"pip install 'reslearn\[tensorboard\]'"):
         train(_config(image_folder, tmp_path), tmp_path / "run", quiet=True, tensorboard=True)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("how", ["a file", "read-only"])
+def test_a_tensorboard_folder_that_cannot_be_written_is_refused_before_any_work(
+    image_folder, tmp_path, monkeypatch, capsys, how
+):
+    import errno
+    import os
+    import tempfile
+
+    from reslearn.cli import main
+
+    board = tmp_path / "board"
+    if how == "a file":
+        board.write_text("not a folder")
+    else:  # creating a file there fails as on a read-only mount
+        board.mkdir()
+        real = tempfile.mkstemp
+
+        def mkstemp(suffix=None, prefix=None, dir=None, text=False):
+            if dir is not None and Path(dir).resolve().is_relative_to(board.resolve()):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(Path(dir) / "x.tmp"))
+            return real(suffix, prefix, dir, text)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    run = tmp_path / "run"
+    code = main(["train", "--data", str(image_folder), "--out", str(run), "--iterations", "2",
+                 "--batch-size", "16", "--tensorboard", str(board), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and str(board) in err, err
+    assert ("is a file" if how == "a file" else "read-only file system") in err
+    assert not run.exists()  # --out as it was: the corrected command is not refused

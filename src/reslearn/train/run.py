@@ -48,6 +48,7 @@ from reslearn.train.resume import (
 )
 from reslearn.train.tensorboard import TensorBoardLog
 from reslearn.train.tensorboard import check_available as check_tensorboard
+from reslearn.train.tensorboard import check_folder as check_tensorboard_folder
 from reslearn.train.trainer import Trainer, check_batch_split
 from reslearn.train.writer import RunWriter
 
@@ -129,6 +130,8 @@ def train(
     """
     if tensorboard is not False:
         check_tensorboard()
+        if tensorboard is not True:  # RUN/tensorboard is checked with the run folder
+            check_tensorboard_folder(tensorboard)
     saved = None
     if resume is not None:
         saved = read_config(resume, needs=("settings", "resolved"))
@@ -358,9 +361,11 @@ def _fit(
         return TrainingLoop(
             trainer, LoopHooks(progress=False), start, log_window=s.log_window
         ).run()
+    live = s.redraw and LiveRedraw(
+        s.redraw, s.run_dir, trainer.config.iterations, every_s=s.redraw_every_s
+    )
     hooks = LoopHooks(
-        log=tee(writer.log, s.board and s.board.write, s.redraw and LiveRedraw(
-            s.redraw, s.run_dir, trainer.config.iterations, every_s=s.redraw_every_s)),
+        log=tee(writer.log, s.board and s.board.write, live),
         checkpoint=lambda step, window: writer.checkpoint(trainer, step, window),
         progress=s.speak,
         print_logs=s.quiet,

@@ -14,6 +14,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from reslearn.atomic import WriteError, check_writable
 from reslearn.errors import UserError
 from reslearn.rundir import CONFUSION, CURVES
 
@@ -34,6 +35,18 @@ def check_available() -> None:
         raise UserError(
             "--tensorboard needs the tensorboard package: pip install 'reslearn[tensorboard]'"
         )
+
+
+def check_folder(folder: str | Path) -> None:
+    """Refuse, before any work and in one line naming it, a TensorBoard folder that is a file
+    or where no file can be written; nothing is made (the writer makes the folder later)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"TensorBoard folder {folder} is a file; give a folder")
+    try:
+        check_writable(folder / "events.out.tfevents")
+    except WriteError as error:
+        raise UserError(f"cannot write the TensorBoard folder {folder}: {error.strerror}") from None
 
 
 def tag(key: str) -> str | None:
