@@ -5,6 +5,9 @@ on the way (a read-only or full disk, a folder that cannot be made) is raised as
 ``WriteError``: an ``OSError`` with the original ``errno`` whose message names the target the
 caller asked for ("cannot write runs/r20/confusion.png: read-only file system"), never the
 temporary file. Missing parent folders are created.
+
+A temporary file is named ``.NAME.XXXXXXXX.tmp`` (NAME its target's, then mkstemp's eight
+random characters); ``remove_temporaries`` removes what a killed process left under that name.
 """
 
 from __future__ import annotations
@@ -12,10 +15,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+#: The temporary file of a write into NAME: ``.NAME.`` + mkstemp's 8 characters + ``.tmp``.
+_SUFFIX = ".tmp"
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(_SUFFIX))
 
 
 class WriteError(OSError):
@@ -55,7 +63,7 @@ def naming(path: str | os.PathLike) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def temporary_beside(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Path]:
+def temporary_beside(path: str | os.PathLike, *, suffix: str = _SUFFIX) -> Iterator[Path]:
     """An empty temporary file in ``path``'s folder (made, with its parents, when missing),
     removed on the way out unless it was renamed; any ``OSError`` names ``path``."""
     path = Path(path)
@@ -81,9 +89,22 @@ def check_writable(path: str | os.PathLike) -> None:
     with naming(path):
         if not existing.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=existing)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_SUFFIX, dir=existing)
         os.close(handle)
         os.unlink(name)
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that writes into ``folder`` (and the folders under it) left
+    when their process was killed (``.NAME.XXXXXXXX.tmp``, no other file); returns them. Call
+    it only where no write can be under way (the folder locked by its one writer)."""
+    removed = []
+    for path in sorted(Path(folder).rglob(f".*{_SUFFIX}")):
+        if _TEMPORARY.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def atomic_write(

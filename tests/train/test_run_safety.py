@@ -355,3 +355,22 @@ def test_the_resumed_log_equals_the_uninterrupted_one(small, tmp_path):
     (run / "checkpoints" / "step-0000012.pt").unlink()  # as if stopped at step 6, mid-window
     train(None, resume=run, quiet=True)
     assert records() == whole
+
+
+def test_temporary_files_a_crash_left_are_removed_when_the_run_is_opened(small, tmp_path):
+    import tempfile
+
+    run = tmp_path / "run"
+    train(_config(small, tmp_path, iterations=4), run, quiet=True)
+    # as a kill -9 mid-write leaves them: atomic.py's names beside curves.png and a checkpoint
+    left = [
+        tempfile.mkstemp(prefix=".curves.png.", suffix=".tmp", dir=run)[1],
+        tempfile.mkstemp(prefix=".step-4.pt.", suffix=".tmp", dir=run / "checkpoints")[1],
+    ]
+    kept = [run / "notes.tmp", run / ".curves.png.mine", run / ".hidden.tmp",
+            run / "mine.curves.png.abcdefgh.tmp", run / ".x.abcdefgh.tmp.bak"]  # fmt: skip
+    for path in kept:
+        path.write_text("the user's")
+    train(None, resume=run, quiet=True)
+    assert [path for path in left if os.path.exists(path)] == []
+    assert all(path.read_text() == "the user's" for path in kept)  # never another's file

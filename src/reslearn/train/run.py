@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from reslearn.atomic import remove_temporaries
 from reslearn.models import ResNet, create_model
 from reslearn.rundir import CHECKPOINTS, CONFIG, TENSORBOARD, read_config
 from reslearn.rundir.lock import FolderInUse, FolderLock
@@ -47,8 +48,7 @@ from reslearn.train.resume import (
     restarted_run,
 )
 from reslearn.train.tensorboard import TensorBoardLog
-from reslearn.train.tensorboard import check_available as check_tensorboard
-from reslearn.train.tensorboard import check_folder as check_tensorboard_folder
+from reslearn.train.tensorboard import check as check_tensorboard
 from reslearn.train.trainer import Trainer, check_batch_split
 from reslearn.train.writer import RunWriter
 
@@ -129,9 +129,7 @@ def train(
     every ``redraw_every_s`` seconds (``reslearn.report.draw_run``: "in progress" until done).
     """
     if tensorboard is not False:
-        check_tensorboard()
-        if tensorboard is not True:  # RUN/tensorboard is checked with the run folder
-            check_tensorboard_folder(tensorboard)
+        check_tensorboard(tensorboard)
     saved = None
     if resume is not None:
         saved = read_config(resume, needs=("settings", "resolved"))
@@ -248,13 +246,16 @@ def _check_processes(s: _Session) -> None:
 
 
 def _lock(folder: Path, s: _Session) -> None:
-    """Rank 0 locks ``folder`` for the run's life; every process learns whether it could."""
+    """Rank 0 locks ``folder`` for the run's life (and removes the temporary files a killed
+    process left in it); every process learns whether it could."""
     refused = None
     if s.where.is_main:
         try:
             s.locks.append(FolderLock(folder))
         except FolderInUse as error:
             refused = error
+        else:
+            remove_temporaries(folder)
     (anyone,) = s.where.any(refused is not None, device=s.device)
     if refused is not None:
         raise refused

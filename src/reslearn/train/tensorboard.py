@@ -37,6 +37,14 @@ def check_available() -> None:
         )
 
 
+def check(folder: str | Path | bool) -> None:
+    """Refuse ``--tensorboard`` before any work: without the package, or with a folder given
+    (True: RUN/tensorboard, checked with the run folder) that is a file or cannot be written."""
+    check_available()
+    if folder is not True:
+        check_folder(folder)
+
+
 def check_folder(folder: str | Path) -> None:
     """Refuse, before any work and in one line naming it, a TensorBoard folder that is a file
     or where no file can be written; nothing is made (the writer makes the folder later)."""
