@@ -89,3 +89,57 @@ def test_the_own_images_notebook_trains_evaluates_and_exports(tmp_path):
     assert "model.onnx:" in text and "ONNX Runtime says:" in text
     assert (tmp_path / "run" / "model.safetensors").is_file()
     assert (tmp_path / "run" / "report.html").is_file()
+
+
+def _tiny_notebook(path, *cells):
+    """A notebook of code cells, the first tagged ``parameters``."""
+    nbformat = pytest.importorskip("nbformat")
+    book = nbformat.v4.new_notebook()
+    book.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    book.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(book, path)
+    return path
+
+
+def _run_main(capsys, *argv):
+    code = _runner().main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) <= 1 and "Traceback" not in err, err
+    return code, err
+
+
+def test_a_parameter_the_notebook_has_not_is_refused_with_the_ones_it_has(tmp_path, capsys):
+    pytest.importorskip("nbclient")
+    book = _tiny_notebook(tmp_path / "book.ipynb", "DATA = 'x'\nSAMPLE: int = 20", "print(DATA)")
+    before = book.read_bytes()
+    code, err = _run_main(capsys, book, "--set", "NOSUCH=5", "--set", "SAMPLE=3")
+    assert code == 2 and "no parameter NOSUCH" in err and "its parameters: DATA, SAMPLE" in err
+    assert book.read_bytes() == before  # refused before a cell ran or anything was written
+
+
+@pytest.mark.parametrize("text", ['{"a": 1}', "[1, 2]", "not json", '{"cells": 3}'])
+def test_a_file_that_is_not_a_notebook_is_refused_in_one_line(tmp_path, capsys, text):
+    pytest.importorskip("nbclient")
+    path = tmp_path / "book.ipynb"
+    path.write_text(text)
+    code, err = _run_main(capsys, path)
+    assert code == 2 and f"{path} is not a notebook" in err
+
+
+@pytest.mark.subprocess
+def test_the_output_folder_is_made_and_a_failing_cell_still_writes_the_notebook(tmp_path, capsys):
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    book = _tiny_notebook(tmp_path / "book.ipynb", "N = 2", "print('first', N)", "1 / 0",
+                          "print('never')")  # fmt: skip
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    code, err = _run_main(capsys, book, "--out", blocked / "out.ipynb")
+    assert code == 2 and "a-file is a file" in err  # refused before the kernel started
+    out = tmp_path / "missing" / "sub" / "out.ipynb"
+    code, err = _run_main(capsys, book, "--out", out, "--set", "N=3")
+    assert code == 1 and "cell 3 raised ZeroDivisionError: division by zero" in err
+    assert str(out) in err
+    cells = nbformat.read(out, as_version=4).cells
+    assert cells[1].outputs[0]["text"] == "first 3\n"  # the partly executed notebook
+    assert [o["output_type"] for o in cells[2].outputs] == ["error"] and not cells[3].outputs
