@@ -2,6 +2,7 @@
 over seeds against the runs' own numbers."""
 
 import json
+import shutil
 import statistics
 
 import pytest
@@ -24,11 +25,11 @@ def pool(tmp_path_factory, tiny_data):
     results = run_experiment(
         get_experiment("cifar"), settings, out, quiet=True, draw=write_experiment_report
     )
-    return out, results
+    return out, results, settings
 
 
 def test_every_network_is_trained_once_per_seed(pool):
-    out, results = pool
+    out, results, _ = pool
     names = sorted(r["name"] for r in results["runs"])
     expected = [f"{n}-s{s}" for n in ("plain20", "plain32", "resnet20", "resnet20-B",
                                       "resnet20-C", "resnet32") for s in (0, 1)]  # fmt: skip
@@ -42,7 +43,7 @@ def test_every_network_is_trained_once_per_seed(pool):
 
 
 def test_the_claims_are_the_runs_own_numbers_decided_over_seeds(pool):
-    _, results = pool
+    _, results, _ = pool
     runs = {r["name"]: r for r in results["runs"]}
     claim = next(c for c in results["claims"] if c["claim"].startswith("ResNet-32 ends with a "
                                                                         "lower test error"))
@@ -63,7 +64,7 @@ def test_the_claims_are_the_runs_own_numbers_decided_over_seeds(pool):
 
 
 def test_the_report_shows_each_verdict_and_interval(pool):
-    out, results = pool
+    out, results, _ = pool
     page = (out / "report.html").read_text()
     for claim in results["claims"]:
         assert claim["verdict"] in page
@@ -101,3 +102,55 @@ def test_a_budget_is_a_named_recipe_and_length():
     with pytest.raises(SettingError, match=clash):
         ExperimentSettings.from_flags({**flags, "data": "x", "budget": "laptop",
                                        "iterations": 10}, default_seeds=(0,))  # fmt: skip
+
+
+def _committed_copy(out, folder):
+    """The pool as git would carry it: no checkpoints, no lock, no weights above seed 0."""
+    shutil.copytree(out, folder, ignore=shutil.ignore_patterns("checkpoints", ".reslearn-lock"))
+    for run in (folder / "runs").glob("*-s1"):
+        (run / "model.safetensors").unlink()
+    return folder
+
+
+def test_a_committed_pool_is_analysed_without_the_weights_of_seeds_above_0(pool, tmp_path,
+                                                                           capsys):  # fmt: skip
+    out, results, settings = pool
+    for run in results["runs"]:  # Fig. 7 was measured when each pooled run finished
+        measured = json.loads((out / run["run_dir"] / "measured.json").read_text())
+        assert ("measurements" in measured) == (run["shortcut"] in (None, "A"))
+        assert len(measured["weights_sha256"]) == 64
+    copy = _committed_copy(out, tmp_path / "committed")
+    capsys.readouterr()
+    again = run_experiment(get_experiment("cifar"), settings, copy, quiet=True)
+    assert capsys.readouterr().err.count("finished earlier, reused") == 12
+    assert again["responses"] == results["responses"]
+    assert again["claims"] == results["claims"]
+    assert [r["test_error"] for r in again["runs"]] == [r["test_error"] for r in results["runs"]]
+    assert {r["precision"] for r in again["runs"]} == {"fp32"}
+    assert all(r["device_name"] for r in again["runs"])
+
+
+@pytest.mark.parametrize(
+    ("run", "spoil", "phrase"),
+    [
+        ("resnet20-s1", lambda d: (d / "metrics.jsonl").write_bytes(
+            (d / "metrics.jsonl").read_bytes()[:-10]), "metrics.jsonl is truncated"),
+        ("plain32-s0", lambda d: (d / "model.safetensors").write_bytes(b"x" * 64),
+         "does not match the sha256"),
+        ("plain20-s1", lambda d: (d / "summary.json").unlink(), "has no summary.json"),
+    ],
+)  # fmt: skip
+def test_a_damaged_committed_run_is_named_and_trained_again(pool, tmp_path, capsys, run, spoil,
+                                                            phrase):  # fmt: skip
+    out, _, settings = pool
+    copy = _committed_copy(out, tmp_path / "committed")
+    spoil(copy / "runs" / run)
+    capsys.readouterr()
+    again = run_experiment(get_experiment("cifar"), settings, copy, quiet=True)
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if f"{run}:" in x)
+    assert phrase in line and str(copy / "runs" / run) in line
+    assert err.count("finished earlier, reused") == 11
+    retrained = next(r for r in again["runs"] if r["name"] == run)
+    assert not retrained["reused"] and retrained["test_error"] is not None
+    assert (copy / "runs" / run / "model.safetensors").stat().st_size > 64

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from reslearn.atomic import atomic_write
 from reslearn.choices import BUDGETS
+from reslearn.experiments.run_record import Measure, damage, ensure_measured
 from reslearn.experiments.settings import WHERE_NOT_WHAT, ExperimentSettings
 from reslearn.jsonfile import read_json
 from reslearn.models import create_model
@@ -54,6 +55,9 @@ class PlannedRun:
     name: str
     config: TrainConfig
     labels: dict[str, Any]  # e.g. {"family": "plain", "depth": 20, "seed": 0}
+    #: what the analysis measures of the trained network, taken when the run finishes and kept
+    #: in its measured.json (``run_record``), so that the analysis needs no weights
+    measure: Measure | None = None
 
 
 @dataclass
@@ -73,7 +77,7 @@ class FinishedRun:
 
     def record(self, root: Path) -> dict[str, Any]:
         """Everything results.json keeps about this run."""
-        saved = read_config(self.run_dir, needs=("data", "resolved"))
+        saved = read_config(self.run_dir, needs=("data", "resolved", "environment"))
         summary = self.summary()
         metrics = read_metrics(self.run_dir / METRICS)
         train_errors = [r["train_error"] for r in metrics if "train_error" in r]
@@ -102,9 +106,21 @@ class FinishedRun:
             "test_top5_error": summary.get("test_top5_error"),
             "val_error": summary.get("val_error"),
             "train_seconds": summary.get("train_seconds"),
+            # where it trained: runs of one pool may come from different machines
+            "device_name": saved["environment"].get("device_name"),
+            "cpu_family": saved["environment"].get("cpu_family"),
+            "precision": _precision_of(saved.get("precision")),
             "run_dir": str(self.run_dir.relative_to(root)),
             "reused": self.reused,
         }
+
+
+def _precision_of(chosen: dict[str, Any] | None) -> str | None:
+    """A run's arithmetic as config.json recorded it, e.g. ``fp32 + channels_last``."""
+    if not chosen:
+        return None
+    layout = " + channels_last" if chosen.get("channels_last") else ""
+    return f"{chosen['precision']}{layout}"
 
 
 class Experiment:
@@ -264,28 +280,37 @@ def _claim_folder(
 
 
 def ensure_run(run: PlannedRun, run_dir: Path, *, quiet: bool, label: str) -> FinishedRun:
-    """Reuse, resume or train one run; returns it finished."""
+    """Reuse, resume or train one run, then keep what the analysis measures of it; returns it
+    finished. A finished run whose files were damaged is named and trained again."""
     what = f"{label} {run.name}"
+    reused = False
+    draw = {"draw": draw_run_guarded, "redraw": draw_run}
     if is_finished(run_dir):
         _check_same_settings(run, run_dir)
-        print(f"{what}: finished earlier, reused ({run_dir})", file=sys.stderr)
-        return FinishedRun(run, run_dir, reused=True)
-    if is_run(run_dir):
+        iterations = read_config(run_dir, needs=("resolved",))["resolved"]["iterations"]
+        problem = damage(run_dir, iterations=iterations, measured_needed=run.measure is not None)
+        if problem is None:
+            print(f"{what}: finished earlier, reused ({run_dir})", file=sys.stderr)
+            reused = True
+        else:
+            print(f"{what}: {run_dir} cannot be reused: {problem}; training it again",
+                  file=sys.stderr)  # fmt: skip
+            train(run.config, run_dir, overwrite=True, quiet=quiet, **draw)
+    elif is_run(run_dir):
         _check_same_settings(run, run_dir)
         if latest_checkpoint(run_dir) is not None:
             print(f"{what}: resuming the interrupted run", file=sys.stderr)
-            train(None, resume=run_dir, quiet=quiet, draw=draw_run_guarded, redraw=draw_run)
-        else:  # stopped before its first checkpoint: nothing to keep
-            print(f"{what}: restarting (it stopped before its first checkpoint)", file=sys.stderr)
-            train(
-                run.config, run_dir, overwrite=True, quiet=quiet, draw=draw_run_guarded,
-                redraw=draw_run,
-            )  # fmt: skip
+            train(None, resume=run_dir, quiet=quiet, **draw)
+        else:  # stopped before its first checkpoint, or a committed folder lost its summary
+            print(f"{what}: restarting ({run_dir} has no summary.json and no checkpoint to "
+                  "resume from)", file=sys.stderr)  # fmt: skip
+            train(run.config, run_dir, overwrite=True, quiet=quiet, **draw)
     else:
         iterations = f"{run.config.iterations:,} iterations" if run.config.iterations else "recipe"
         print(f"{what}: training ({iterations})", file=sys.stderr)
-        train(run.config, run_dir, quiet=quiet, draw=draw_run_guarded, redraw=draw_run)
-    return FinishedRun(run, run_dir, reused=False)
+        train(run.config, run_dir, quiet=quiet, **draw)
+    ensure_measured(run_dir, run.measure)
+    return FinishedRun(run, run_dir, reused=reused)
 
 
 def _comparable(settings: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ each claim decided with a 95% interval over seeds (``claim_statistics``)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun
 from reslearn.experiments.common import cifar_model, runs_where
 from reslearn.experiments.degradation import Degradation
 from reslearn.experiments.responses import measure_responses, plot_responses
+from reslearn.experiments.run_record import MEASURED, ensure_measured
 from reslearn.experiments.shortcuts import Shortcuts
 from reslearn.experiments.table6 import Table6, plot_errors_by_depth
 from reslearn.rundir import WEIGHTS
@@ -103,29 +105,43 @@ class Cifar(Experiment):
 
 
 def _run(settings, family: str, depth: int, seed: int, shortcut: str | None) -> PlannedRun:
-    """One run of the pool: option A is the networks' default (no option given)."""
+    """One run of the pool: option A is the networks' default (no option given); the pooled
+    plain and option-A runs have Fig. 7's responses measured when they finish."""
     options = {"shortcut": shortcut} if shortcut not in (None, "A") else {}
     suffix = f"-{shortcut}" if options else ""
+    model = cifar_model(family, depth)
     return PlannedRun(
         name=f"{family}{depth}{suffix}-s{seed}",
-        config=settings.train_config(cifar_model(family, depth), seed, **options),
+        config=settings.train_config(model, seed, **options),
         labels={"family": family, "depth": depth, "seed": seed, "shortcut": shortcut},
+        measure=None if options else partial(_measure_responses, settings, model),
     )
 
 
-def _responses(settings: ExperimentSettings, runs) -> list[dict[str, Any]]:
-    """Fig. 7's numbers for every pooled plain and option-A network, every seed."""
+def _measure_responses(settings: ExperimentSettings, model: str, run_dir: Path) -> dict:
+    """Fig. 7's numbers for one finished run, for its measured.json (picklable for the
+    launchers' jobs: a module-level function of the settings, the model and the folder)."""
     device = resolve_device(settings.device)
-    samples: dict[tuple, Any] = {}
+    record = measure_responses(model, run_dir / WEIGHTS, settings, {}, device=device,
+                               trained_here=True)  # fmt: skip
+    record["weights"] = WEIGHTS  # the file in the run's own folder, wherever that is now
+    return {"responses": record}
+
+
+def _responses(settings: ExperimentSettings, runs) -> list[dict[str, Any]]:
+    """Fig. 7's numbers for every pooled plain and option-A network, every seed, as each run's
+    measured.json kept them when it finished (no weights are read here)."""
     measured = []
     for run in runs:
-        labels = run.planned.labels
-        if labels.get("shortcut") not in (None, "A"):
+        if run.planned.measure is None:
             continue
-        name = run.planned.config.model
-        record = measure_responses(name, run.run_dir / WEIGHTS, settings, samples,
-                                   device=device, trained_here=True)  # fmt: skip
-        measured.append({**record, "seed": labels["seed"]})
+        kept = ensure_measured(run.run_dir, run.planned.measure)
+        if not kept or "measurements" not in kept:
+            raise ValueError(
+                f"{run.run_dir} has no {MEASURED} with Fig. 7's responses and no {WEIGHTS} to "
+                "measure them; delete the folder to train it again"
+            )
+        measured.append({**kept["measurements"]["responses"], "seed": run.planned.labels["seed"]})
     return measured
 
 

@@ -120,7 +120,7 @@ def _runs(page: HtmlPage, runs: list[dict[str, Any]]) -> None:
     page.heading("Runs")
     page.table(
         ("run", "model", "seed", "iterations", "training error", "test error", "minutes",
-         "folder"),
+         "trained on", "precision", "folder"),
         [
             (
                 r["name"],
@@ -130,13 +130,22 @@ def _runs(page: HtmlPage, runs: list[dict[str, Any]]) -> None:
                 percent(r["final_train_error"]),
                 _with_se(r["test_error"], r.get("test_images")),
                 f"{r['train_seconds'] / 60:.1f}" if r.get("train_seconds") else "-",
+                _machine(r),
+                r.get("precision") or "-",
                 r["run_dir"],
             )
             for r in runs
         ],
         "Every training run, with the binomial standard error of its test error (one run on "
-        "its test images); each folder has its own report.html",
+        "its test images), the machine and precision it trained in; each folder has its own "
+        "report.html",
     )  # fmt: skip
+
+
+def _machine(run: dict[str, Any]) -> str:
+    """Where a run trained: the device's name, and a CPU's family and model where recorded."""
+    name = run.get("device_name") or "-"
+    return f"{name} ({run['cpu_family']})" if run.get("cpu_family") else name
 
 
 def _with_se(error: float | None, count: int | None) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 import reslearn
-from reslearn.device import device_name
+from reslearn.device import cpu_family, device_name
 from reslearn.version import __version__
 
 
@@ -49,6 +49,7 @@ def environment(device: torch.device, processes: int = 1) -> dict[str, Any]:
         "git_dirty": dirty,
         "device": str(device),
         "device_name": device_name(device),
+        "cpu_family": cpu_family(),
         "threads": torch.get_num_threads(),
         "command": sys.argv,
         "processes": processes,
