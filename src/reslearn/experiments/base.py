@@ -149,6 +149,17 @@ class Experiment:
         """Experiment-specific results (tables' numbers, claims), added to results.json."""
         return {}
 
+    def analyse_in(
+        self,
+        settings: ExperimentSettings,
+        runs: list[FinishedRun],
+        records: list[dict],
+        root: Path,
+    ) -> dict[str, Any]:
+        """``analyse``, for an analysis that keeps its measurements in the experiment folder
+        ``root`` as they finish, so that a stopped one goes on where it stopped."""
+        return self.analyse(settings, runs, records)
+
     def figures(self, results: dict[str, Any], root: Path) -> list[tuple[str, str]]:
         """Draw the figures into ``root``; returns (file name, caption) pairs."""
         return []
@@ -247,7 +258,7 @@ def _run_planned(
         "budget": _budget(records, settings),
         "environment": _environment(finished),
         "runs": records,
-        **experiment.analyse(settings, finished, records),
+        **experiment.analyse_in(settings, finished, records, root),
     }
     atomic_write(
         root / RESULTS_FILE,
