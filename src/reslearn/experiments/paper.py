@@ -29,3 +29,20 @@ FIG7 = (
     "Fig. 7: ResNets' 3x3 layers respond less (smaller std) than their plain counterparts, and "
     "the deeper the ResNet, the smaller its individual responses."
 )
+
+#: Li, Xu, Taylor, Studer and Goldstein 2018, "Visualizing the loss landscape of neural nets",
+#: Fig. 5 (CIFAR-10, filter-normalised 2-D surfaces): each network's test error (%) and what its
+#: landscape looks like; the plain networks are their ResNets without shortcuts ("noshort").
+LANDSCAPE_FIG5 = {
+    "resnet20": (7.37, "convex, like plain-20's"),
+    "plain20": (8.18, "convex, like ResNet-20's"),
+    "resnet56": (5.89, "a wide, convex basin"),
+    "plain56": (13.31, "chaotic and non-convex"),
+    "resnet110": (5.79, "a wide, convex basin"),
+    "plain110": (16.44, "chaotic and non-convex"),
+}
+LANDSCAPE_SHAPES = (
+    "Li et al. 2018, Fig. 5: without shortcuts the landscape turns chaotic and non-convex as the "
+    "network deepens (plain-56), while ResNet-56 keeps a wide, convex basin around its trained "
+    "weights; at 20 layers the two look alike."
+)
