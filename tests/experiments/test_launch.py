@@ -1,6 +1,7 @@
 """The launchers train an experiment's runs in parallel with the same results as the inline loop,
 name a failed job with its log while keeping the others, and resume a killed sweep."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -47,7 +48,7 @@ def inline_numbers(tmp_path_factory, tiny_data):
     settings = ExperimentSettings(
         data=str(tiny_data), iterations=4, batch_size=16, cache_dir=str(cache),
         precision="fp32",
-    )
+    )  # fmt: skip
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each launched job trains: the same arithmetic, bit for bit
     try:
@@ -99,6 +100,8 @@ def test_a_failed_job_is_named_with_its_log_and_the_others_are_kept(settings, tm
     assert "1 of 2 jobs failed: resnet20-B-s0" in message
     assert str(out / "logs" / "resnet20-B-s0.log") in message and "\n" not in message
     assert "in use by another reslearn process" in capsys.readouterr().err
+    log = (out / "logs" / "resnet20-B-s0.log").read_text()  # why, not only on the terminal
+    assert "resnet20-B-s0: FAILED: " in log and "in use by another reslearn process" in log
     assert (out / "runs" / "resnet20-A-s0" / "summary.json").exists()
     assert (out / "runs" / "resnet20-C-s0" / "summary.json").exists()
     # the rerun trains only the failed run
@@ -143,6 +146,49 @@ def test_a_killed_sweep_resumes_on_the_rerun(tiny_data, tmp_path):
     for name in RUNS:
         summary = json.loads((out / "runs" / name / "summary.json").read_text())
         assert summary["iterations"] == 400
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_experiment_alone_stops_every_job_at_a_checkpoint(
+    tiny_data, tmp_path, signum
+):
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "stopped"
+    command = _reproduce(tiny_data, out, "--iterations", "5000", "--eval-every", "20",
+                         "--precision", "fp32", "--launcher", "local", "--jobs", "2")  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    job = subprocess.Popen(
+        command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while len({p.parts[-3] for p in out.glob("runs/*/checkpoints/*.pt")}) < 2:
+            assert job.poll() is None, job.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the two jobs did not reach a checkpoint"
+            time.sleep(0.05)
+        processes = psutil.Process(job.pid).children(recursive=True)
+        os.kill(job.pid, signum)  # the experiment's process alone, not its group
+        try:  # the jobs stop now, not after 5000 steps
+            _, err = job.communicate(timeout=120)
+        except subprocess.TimeoutExpired as late:
+            pytest.fail(f"running 120 s after {signum!r}: {(late.stderr or b'')[-3000:]!r}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+    err = err.decode()
+    assert job.returncode == 128 + signum, err[-3000:]
+    name = signal.Signals(signum).name
+    assert f"stopped by {name}: " in err and "each running job stopped" not in err, err[-3000:]
+    assert err.count("stopped at a checkpoint (step ") == 4, err[-3000:]  # per job, then the sum
+    assert "resnet20-C-s0 not started" in err
+    assert not (out / "results.json").exists()
+    for run in ("resnet20-A-s0", "resnet20-B-s0"):
+        assert not (out / "runs" / run / "summary.json").exists()
+        assert "stopped by SIGTERM after step" in (out / "logs" / f"{run}.log").read_text()
+    psutil.wait_procs(processes, timeout=10)
+    assert [p.pid for p in processes if p.is_running()] == []  # no process left behind
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,12 @@ SLURM job per run through submitit (``slurm``).
 Every job trains one run into the experiment's ``runs/`` folder exactly as the inline loop does
 (``base.ensure_run``: reuse, resume or train), so the results, the report and the reuse of
 finished runs are the same whichever launcher trained them. Each job's output goes to a log
-file under ``OUT/logs``; a failed job is named with its log, the others are kept, and running the
-command again submits only the runs that are not finished.
+file under ``OUT/logs``, which ends saying why when the job failed; a failed job is named with
+its log, the others are kept, and running the command again submits only the runs that are not
+finished.
+
+A stop (SIGINT, SIGTERM) is passed on to every local job (``job_signals``); once every job has
+ended, the experiment says how each ended and exits with 130 or 143.
 """
 
 from __future__ import annotations
@@ -15,22 +19,35 @@ import os
 import shutil
 import signal
 import sys
-import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reslearn.errors import UserError
+from reslearn.errors import KNOWN_ERRORS, UserError, one_line
 from reslearn.experiments.base import FinishedRun, PlannedRun, ensure_run
-from reslearn.rundir import is_finished
+from reslearn.experiments.job_signals import (
+    JobProcess,
+    handle_stops_in_job,
+    signals_held,
+    stops_passed_on,
+    stops_raised,
+)
+from reslearn.rundir import is_finished, latest_checkpoint
 from reslearn.train.loop import TrainingStopped
 
 LOGS = "logs"
+#: How a job ended (``_ending``).
+FINISHED, STOPPED, NOT_STARTED, FAILED = "finished", "stopped", "not started", "failed"
 
 
 class JobsFailed(UserError):
     """Some runs' jobs failed; the message names each with its log. Finished runs are kept."""
+
+
+class _NotStarted(Exception):
+    """A job handed to a process after the experiment was stopped: it did not start."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +66,7 @@ class LocalLauncher:
     def ensure_all(self, planned: list[PlannedRun], root: Path) -> list[FinishedRun]:
         """Train the runs that are not finished, ``jobs`` at a time; returns them all."""
         import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures import ProcessPoolExecutor
 
         todo = _announce(planned, root)
         if not todo:
@@ -58,29 +75,24 @@ class LocalLauncher:
         jobs = min(self.jobs or (gpus if gpus > 1 else 2), len(todo))
         threads = self.threads or max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
-        devices = context.Queue()
+        devices, stopped = context.Queue(), context.Event()
         for index in range(jobs):
             devices.put(index % gpus if gpus > 1 else None)
         where = f"{gpus} GPUs" if gpus > 1 else f"{threads} CPU threads each"
         print(f"training {len(todo)} of {len(planned)} runs, {jobs} at a time ({where}); each "
               f"job's output: {root / LOGS}/RUN.log", file=sys.stderr)  # fmt: skip
         pool = ProcessPoolExecutor(
-            jobs, mp_context=context, initializer=_take_device, initargs=(devices,)
+            jobs, mp_context=context, initializer=_start_worker, initargs=(devices, stopped)
         )
-        failures: dict[str, str] = {}
-        with pool, _signals_to(pool):
-            pending = {
-                pool.submit(train_job, run, str(root / "runs" / run.name), label, threads,
-                            str(_log(root, run.name))): (run, label)
-                for run, label in todo
-            }  # fmt: skip
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    run, label = pending.pop(future)
-                    error = future.exception()
-                    _report(run, label, error, _log(root, run.name), failures)
-        return _outcome(planned, root, todo, failures)
+        with pool, stops_passed_on(pool, stopped) as received:
+            with signals_held():  # until each job's process has set its own handlers
+                futures = {
+                    pool.submit(train_job, run, str(root / "runs" / run.name), label, threads,
+                                str(_log(root, run.name))): (run, label)
+                    for run, label in todo
+                }  # fmt: skip
+            endings = _collect(futures, root, received)
+        return _outcome(planned, root, todo, endings, received)
 
 
 @dataclass(frozen=True)
@@ -132,19 +144,23 @@ class SlurmLauncher:
         submitted = [(job, run, label) for job, (run, label) in zip(jobs, todo)]
         for job, run, label in submitted:
             print(f"{label} {run.name}: job {job.job_id} submitted", file=sys.stderr)
-        failures: dict[str, str] = {}
-        try:
-            for job, run, label in submitted:
-                error = _job_error(job)
-                _report(run, label, error, Path(job.paths.stderr), failures)
-        except KeyboardInterrupt:
-            ids = " ".join(str(job.job_id) for job, _, _ in submitted)
-            raise TrainingStopped(
-                f"stopped waiting; the jobs go on on the cluster ({ids}): run the same command "
-                "again when they are done to collect them (scancel to stop them)",
-                step=0, checkpoint=None, exit_code=130,
-            ) from None  # fmt: skip
-        return _outcome(planned, root, todo, failures)
+        endings = {}
+        with stops_raised() as received:
+            try:
+                for job, run, label in submitted:
+                    error = _job_error(job)
+                    log = Path(job.paths.stderr)
+                    endings[run.name] = _ending(run, label, error, log, root, stopping=False)
+            except KeyboardInterrupt:
+                signum = received[0] if received else signal.SIGINT
+                ids = " ".join(str(job.job_id) for job, _, _ in submitted)
+                raise TrainingStopped(
+                    f"stopped by {signal.Signals(signum).name}: stopped waiting; the jobs go on "
+                    f"on the cluster ({ids}): run the same command again when they are done to "
+                    "collect them (scancel to stop them)",
+                    step=0, checkpoint=None, exit_code=128 + signum,
+                ) from None  # fmt: skip
+        return _outcome(planned, root, todo, endings, [])
 
 
 def check_slurm_available(cluster: str = "slurm") -> None:
@@ -166,14 +182,36 @@ def train_job(
     run: PlannedRun, run_dir: str, label: str, threads: int | None, log: str | None
 ) -> str:
     """One job: reuse, resume or train ``run`` in ``run_dir`` with ``threads`` CPU threads,
-    its output (log lines, not progress bars) into ``log`` when given; returns the run's name."""
+    its output (log lines, not progress bars, and why it failed) into ``log`` when given;
+    returns the run's name. In a process the experiment stopped it does not start."""
     import torch
 
+    if not JobProcess.may_start():
+        raise _NotStarted(f"{run.name}: not started, the experiment was stopped")
     if threads:
         torch.set_num_threads(threads)
     with _output_to(log):
-        ensure_run(run, Path(run_dir), quiet=True, label=label)
+        JobProcess.busy = True
+        try:
+            ensure_run(run, Path(run_dir), quiet=True, label=label)
+        except BaseException as error:
+            _say_why(error, f"{label} {run.name}")
+            raise
+        finally:
+            JobProcess.busy = False
     return run.name
+
+
+def _say_why(error: BaseException, what: str) -> None:
+    """Why a job ended early, as its log's last line (after the traceback of a bug)."""
+    if isinstance(error, KeyboardInterrupt):
+        print(f"{what}: stopped at once (the experiment was stopped)", file=sys.stderr)
+    elif isinstance(error, TrainingStopped):
+        print(f"{what}: {one_line(error)}", file=sys.stderr)
+    else:
+        if not isinstance(error, KNOWN_ERRORS):
+            traceback.print_exception(error)
+        print(f"{what}: FAILED: {one_line(error)}", file=sys.stderr)
 
 
 def _check_jobs(jobs: int) -> None:
@@ -197,25 +235,73 @@ def _log(root: Path, name: str) -> Path:
     return root / LOGS / f"{name}.log"
 
 
-def _report(
-    run: PlannedRun, label: str, error: BaseException | None, log: Path, failures: dict
-) -> None:
-    """One line when a job ends: finished, or failed with its log (kept in ``failures``)."""
+def _collect(
+    futures: dict[Any, tuple[PlannedRun, str]], root: Path, received: list[int]
+) -> dict[str, tuple[str, str, Path]]:
+    """Wait for every job, saying how each ended; once a stop came (``received``), the jobs
+    not yet handed to a process are cancelled. Returns each run's ``_ending``."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    endings, pending = {}, dict(futures)
+    while pending:
+        done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        for future in list(pending):
+            if future in done or (received and future.cancel()):
+                run, label = pending.pop(future)
+                error = _NotStarted() if future.cancelled() else future.exception()
+                log, stopping = _log(root, run.name), bool(received)
+                endings[run.name] = _ending(run, label, error, log, root, stopping=stopping)
+    return endings
+
+
+def _ending(
+    run: PlannedRun,
+    label: str,
+    error: BaseException | None,
+    log: Path,
+    root: Path,
+    *,
+    stopping: bool,
+) -> tuple[str, str, Path]:
+    """How a job ended, (kind, words, log), said in one line. ``stopping``: the experiment was
+    stopped, so a job that stopped or never started did what it was asked."""
     if error is None:
-        print(f"{label} {run.name}: finished (log: {log})", file=sys.stderr)
-        return
-    reason = " ".join(str(error).split())[-300:] or type(error).__name__
-    print(f"{label} {run.name}: FAILED: {reason} (log: {log})", file=sys.stderr)
-    failures[run.name] = f"{run.name} (log: {log})"
+        kind, words = FINISHED, "finished"
+    elif isinstance(error, _NotStarted):
+        kind, words = NOT_STARTED, "not started"
+    elif stopping and isinstance(error, TrainingStopped) and error.resumable:
+        kind, words = STOPPED, f"stopped at a checkpoint (step {error.step})"
+    elif stopping and isinstance(error, KeyboardInterrupt):
+        kept = latest_checkpoint(root / "runs" / run.name)
+        where = f"its checkpoint {kept.name} kept" if kept else "before its first checkpoint"
+        kind, words = STOPPED, f"stopped at once, {where}"
+    else:
+        kind, words = FAILED, f"FAILED: {one_line(error)[-300:]}"
+    where = "" if kind == NOT_STARTED else f" (log: {log})"
+    print(f"{label} {run.name}: {words}{where}", file=sys.stderr)
+    return kind, words, log
 
 
 def _outcome(
-    planned: list[PlannedRun], root: Path, todo: list, failures: dict[str, str]
+    planned: list[PlannedRun],
+    root: Path,
+    todo: list,
+    endings: dict[str, tuple[str, str, Path]],
+    received: list[int],
 ) -> list[FinishedRun]:
-    """The finished runs, or JobsFailed naming each failed one."""
+    """The finished runs; TrainingStopped (130 / 143) saying how each job ended when the
+    experiment was stopped; else JobsFailed naming each failed one with its log."""
+    if received:
+        said = ", ".join(f"{run.name} {endings[run.name][1].split(':')[0]}" for run, _ in todo)
+        raise TrainingStopped(
+            f"stopped by {signal.Signals(received[0]).name}: {said}; no job is left running",
+            step=0, checkpoint=None, exit_code=128 + received[0],
+        )  # fmt: skip
+    failures = [f"{name} (log: {log})" for name, (kind, _, log) in endings.items()
+                if kind == FAILED]  # fmt: skip
     if failures:
         raise JobsFailed(
-            f"{len(failures)} of {len(todo)} jobs failed: {'; '.join(failures.values())}. "
+            f"{len(failures)} of {len(todo)} jobs failed: {'; '.join(failures)}. "
             "The other runs are kept; run the same command again to train only what is missing"
         )
     return _finished(planned, root, trained={run.name for run, _ in todo})
@@ -245,8 +331,10 @@ def _gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _take_device(devices: Any) -> None:
-    """A worker's start: claim one GPU (before CUDA starts in this process), or none."""
+def _start_worker(devices: Any, stopped: Any) -> None:
+    """A job process's start: its signal handlers set (``job_signals``), then one GPU claimed
+    (before CUDA starts in this process), or none."""
+    handle_stops_in_job(stopped)
     device = devices.get()
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
@@ -274,29 +362,3 @@ def _output_to(log: str | None) -> Iterator[None]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
-
-
-@contextlib.contextmanager
-def _signals_to(pool: Any) -> Iterator[None]:
-    """While the pool trains: Ctrl-C (the terminal signals the workers too) or SIGTERM (passed
-    on to them) lets each worker checkpoint and stop, then stops the experiment, resumable."""
-
-    def forward(signum: int, frame: Any) -> None:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            with contextlib.suppress(OSError):
-                os.kill(process.pid, signal.SIGTERM)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, forward)
-    try:
-        yield
-    except KeyboardInterrupt:
-        time.sleep(0.2)  # the workers see the signal and write their checkpoints
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise TrainingStopped(
-            "interrupted: each running job stopped at a checkpoint; run the same command "
-            "again to continue",
-            step=0, checkpoint=None, exit_code=130,
-        ) from None  # fmt: skip
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -41,7 +41,7 @@ class _Signalled(BaseException):
 @contextlib.contextmanager
 def _signals_raise() -> Iterator[None]:
     """Inside the block SIGINT and SIGTERM raise ``_Signalled`` (only the main thread can
-    handle signals; elsewhere nothing changes)."""
+    handle signals; elsewhere nothing changes; a signal this process ignores stays ignored)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -49,7 +49,11 @@ def _signals_raise() -> Iterator[None]:
     def handler(signum: int, frame: object) -> None:
         raise _Signalled(signum)
 
-    previous = {signum: signal.signal(signum, handler) for signum in _SIGNALS}
+    previous = {
+        signum: signal.signal(signum, handler)
+        for signum in _SIGNALS
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:

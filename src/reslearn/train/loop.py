@@ -356,7 +356,7 @@ class TrainingLoop:
 @contextlib.contextmanager
 def catch_signals(hooks: LoopHooks) -> Iterator[None]:
     """Turn SIGINT/SIGTERM into a request to stop after the current step; a second one stops
-    at once."""
+    at once. A signal this process ignores (a launcher's job ignores SIGINT) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -368,7 +368,8 @@ def catch_signals(hooks: LoopHooks) -> Iterator[None]:
         hooks.request_stop(signum)
 
     for signum in hooks.stop_signals:
-        previous[signum] = signal.signal(signum, request_stop)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, request_stop)
     try:
         yield
     finally:
