@@ -108,4 +108,18 @@ EXPERIMENTS = {
     "pooling": "ResNet-20 (--depths) with global average pooling (the paper's), global max "
     "pooling, or no pooling before the classifier; test error, parameters, shift consistency "
     "and whether CAM applies",
+    "landscape": "training loss along random filter-normalised directions (Li et al. 2018), 1-D "
+    "(51 points) and 2-D (--grid N, 21; the paper's 51) on a seeded --subset of the training "
+    "images (2000), for plain20/56 and resnet20/56 (--models), trained here or given with "
+    "--weights NAME=FILE or NAME=reslearn:NAME",
+    "lesion": "test error with each single block deleted (y = shortcut(x); a plain block: y = x) "
+    "and with k random blocks deleted at once (k = 1..n/2, 5 draws), BN statistics as trained "
+    "(Veit et al. 2016), for resnet20/32/44/56 and plain20/56 (--models) on the test set "
+    "(--max-images N: a sample), trained here or given with --weights NAME=FILE or "
+    "NAME=reslearn:NAME",
+    "gradients": "std(F(x))/std(x) of each residual block at initialisation and trained beside "
+    "1/sqrt(l) (De and Smith 2020), the gradient norm at every layer, and on the deepest ResNet "
+    "the gradient through paths of k residual branches (Veit et al. 2016), for resnet20/32/44/56 "
+    "and plain20/56 (--models) on a sample of 128 test images (--max-images), trained here or "
+    "given with --weights NAME=FILE or NAME=reslearn:NAME",
 }

@@ -111,6 +111,11 @@ def _epilog() -> str:
         "  reslearn reproduce table6 --val-split 5000           the paper's 45k/5k split\n"
         "  reslearn reproduce responses --weights resnet56=runs/r56/model.safetensors\n"
         "  reslearn reproduce shortcuts --depths 32 --iterations 8000\n"
+        "  reslearn reproduce landscape --models resnet20 --weights \\\n"
+        "      resnet20=reslearn:resnet20-cifar10            the shipped ResNet-20's landscape\n"
+        "  reslearn reproduce lesion --models resnet56 --weights \\\n"
+        "      resnet56=reslearn:resnet56-cifar10            delete its blocks at test time\n"
+        "  reslearn reproduce gradients --models resnet20 plain20 --iterations 2000\n"
     )
 
 
@@ -181,17 +186,30 @@ def _budget(budget: argparse._ArgumentGroup) -> None:
 def _networks(which: argparse._ArgumentGroup) -> None:
     """The depths, the networks measured and weights given instead of training."""
     which.add_argument("--depths", type=int, nargs="+", metavar="D", help="CIFAR depths (6n+2)")
-    which.add_argument("--models", nargs="+", metavar="NAME", help="responses: networks to measure")
+    which.add_argument(
+        "--models", nargs="+", metavar="NAME",
+        help="responses, landscape, lesion, gradients: networks to measure",
+    )  # fmt: skip
     which.add_argument(
         "--weights", type=_weights_pair, action="append", metavar="NAME=FILE",
-        help="responses: measure this file instead of training NAME; repeatable",
+        help="responses, landscape, lesion, gradients: measure this file (or reslearn:NAME) "
+        "instead of training NAME; repeatable",
     )  # fmt: skip
     which.add_argument(
         "--max-images",
         type=int,
         metavar="N",
-        help="responses, antialias: a random sample of N test images",
+        help="responses, antialias, landscape, lesion, gradients: a random sample of N test "
+        "images",
     )
+    which.add_argument(
+        "--grid", type=int, metavar="N",
+        help="landscape: the 2-D grid is N x N points, N odd (21; the paper's 51)",
+    )  # fmt: skip
+    which.add_argument(
+        "--subset", type=int, metavar="N",
+        help="landscape: the loss on a seeded sample of N training images (2000)",
+    )  # fmt: skip
 
 
 def _device_and_data(speed: argparse._ArgumentGroup) -> None:

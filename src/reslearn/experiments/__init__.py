@@ -13,6 +13,9 @@ from reslearn.experiments.base import (
 )
 from reslearn.experiments.cifar import Cifar
 from reslearn.experiments.degradation import Degradation
+from reslearn.experiments.gradients import Gradients
+from reslearn.experiments.landscape import Landscape
+from reslearn.experiments.lesion import Lesion
 from reslearn.experiments.pooling import Pooling
 from reslearn.experiments.responses import Responses
 from reslearn.experiments.shortcuts import Shortcuts
@@ -21,7 +24,18 @@ from reslearn.experiments.table6 import Table6
 #: Every experiment by name, in the order ``reslearn reproduce --help`` lists them.
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
-    for e in (Cifar(), Degradation(), Table6(), Responses(), Shortcuts(), Antialias(), Pooling())
+    for e in (
+        Cifar(),
+        Degradation(),
+        Table6(),
+        Responses(),
+        Shortcuts(),
+        Antialias(),
+        Pooling(),
+        Landscape(),
+        Lesion(),
+        Gradients(),
+    )
 }
 
 

@@ -46,3 +46,31 @@ LANDSCAPE_SHAPES = (
     "network deepens (plain-56), while ResNet-56 keeps a wide, convex basin around its trained "
     "weights; at 20 layers the two look alike."
 )
+
+#: Veit, Wilber and Belongie 2016, "Residual networks behave like ensembles of relatively
+#: shallow networks" (CIFAR-10, ResNet-110 with 54 blocks; VGG as the plain network): what a
+#: lesion does. Error rates (%) read off their Fig. 3 and 5; the report shows ours beside them.
+LESION = {
+    "network": "ResNet-110 (54 residual blocks), CIFAR-10",
+    "single_block": "deleting any single block leaves the test error almost unchanged, except "
+    "a downsampling block (Fig. 3: about 1 point of change for most blocks)",
+    "plain": "deleting any single layer of a plain network (VGG) sends it to chance: about 90% "
+    "error on CIFAR-10's 10 classes",
+    "plain_error": 90.0,
+    "k_curve": "deleting k random blocks at once raises the error smoothly with k (Fig. 5a: about "
+    "20% error at k = 10, 50% near k = 20)",
+}
+
+#: The gradient studies: De and Smith 2020, "Batch normalization biases residual blocks towards
+#: the identity function in deep networks", and Veit et al. 2016, Sec. 6 (ResNet-110).
+GRADIENTS = {
+    "branch_ratio": "at initialisation batch norm shrinks the residual branch against the "
+    "shortcut by about the square root of the depth: std(F(x)) / std(x) ~ 1/sqrt(l) at the l-th "
+    "block (De and Smith 2020)",
+    "path_decay": "the gradient through a path falls exponentially with the number k of "
+    "residual branches it goes through (Veit et al., Fig. 6b)",
+    "path_window": (5, 17),  # ResNet-110: the path lengths that carry almost all the gradient
+    "path_blocks": 54,
+    "path_window_text": "for ResNet-110 almost all of the gradient comes from paths through 5 to "
+    "17 of its 54 blocks, a small fraction of all 2^54 paths (Veit et al., Fig. 6c)",
+}

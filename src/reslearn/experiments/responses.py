@@ -10,16 +10,16 @@ from typing import Any
 from reslearn.analysis import layer_responses
 from reslearn.device import resolve_device
 from reslearn.experiments import paper
-from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
+from reslearn.experiments.base import ExperimentSettings, Table
 from reslearn.experiments.common import claim
-from reslearn.models import model_info
-from reslearn.open_trained import open_for_analysis, open_weights
+from reslearn.experiments.networks import NetworkExperiment, labels, open_named
+from reslearn.open_trained import open_for_analysis
 from reslearn.rundir import WEIGHTS
 
 _CHUNK = 500  # images per forward pass
 
 
-class Responses(Experiment):
+class Responses(NetworkExperiment):
     """Fig. 7 for plain-20/56 and ResNet-20/56/110 (--models), trained here or --weights."""
 
     name = "responses"
@@ -27,36 +27,9 @@ class Responses(Experiment):
     description = (
         "std of every 3x3 layer's response (after BN, before the addition and ReLU) on the "
         "test set for plain20/56 and resnet20/56/110 (--models), trained here or given with "
-        "--weights NAME=FILE"
+        "--weights NAME=FILE (a weights file, run folder or reslearn:NAME)"
     )
     default_models = ("plain20", "plain56", "resnet20", "resnet56", "resnet110")
-
-    def models(self, settings: ExperimentSettings) -> list[str]:
-        """The networks to measure, in the order given."""
-        names = list(settings.models or self.default_models)
-        names += [n for n in settings.weights if n not in names]
-        return names
-
-    def check(self, settings: ExperimentSettings) -> None:
-        for name in self.models(settings):
-            model_info(name)
-        for name, path in settings.weights.items():
-            if not Path(path).is_file():
-                raise ValueError(f"--weights {name}={path}: no such file")
-        if settings.depths:
-            raise ValueError("responses takes --models (e.g. plain20 resnet20), not --depths")
-
-    def plan(self, settings: ExperimentSettings) -> list[PlannedRun]:
-        seed = settings.seeds[0]
-        return [
-            PlannedRun(
-                name=f"{name}-s{seed}",
-                config=settings.train_config(name, seed),
-                labels=_labels(name) | {"seed": seed},
-            )
-            for name in self.models(settings)
-            if name not in settings.weights
-        ]
 
     def analyse(self, settings, runs, records) -> dict[str, Any]:
         device = resolve_device(settings.device)
@@ -64,7 +37,7 @@ class Responses(Experiment):
         samples: dict[tuple, Any] = {}  # one test sample per input size and channels
         measured = [
             measure_responses(
-                name, Path(settings.weights.get(name) or trained_here[name]), settings,
+                name, settings.weights.get(name) or trained_here[name], settings,
                 samples, device=device, trained_here=name not in settings.weights,
             )  # fmt: skip
             for name in self.models(settings)
@@ -105,7 +78,7 @@ class Responses(Experiment):
 
 def measure_responses(
     name: str,
-    path: Path,
+    path: str | Path,
     settings: ExperimentSettings,
     samples: dict[tuple, Any],
     *,
@@ -115,10 +88,8 @@ def measure_responses(
     """Fig. 7's numbers for the network ``name`` in the weights file ``path``: each 3x3 layer's
     response std and mean |response| on the test images (``--max-images`` of them: one sample
     per input size and channels, kept in ``samples`` so that every network sees the same)."""
-    opened = open_weights(path, device)
+    opened = open_named(name, path, device)
     trained = opened.trained
-    if trained.name != name:
-        raise ValueError(f"--weights {name}={path} holds a {trained.name}, not a {name}")
     key = (trained.image_size, trained.in_channels)
     opened = open_for_analysis(
         opened, data=settings.data, count=settings.max_images, cache_dir=settings.cache_dir,
@@ -130,7 +101,7 @@ def measure_responses(
     stds = [layer.std for layer in layers]
     return {
         "model": name,
-        **_labels(name),
+        **labels(name),
         "weights": str(path),
         "trained_here": trained_here,
         "images": len(images.images),
@@ -140,11 +111,6 @@ def measure_responses(
         ],
         "mean_std": sum(stds) / len(stds),
     }
-
-
-def _labels(name: str) -> dict[str, Any]:
-    info = model_info(name)
-    return {"family": "plain" if info.plain else "resnet", "depth": info.depth}
 
 
 def _claims(measured: list[dict]) -> list[dict]:

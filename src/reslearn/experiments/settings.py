@@ -41,9 +41,11 @@ class ExperimentSettings:
     iterations: int | None = None  # None: the recipe's own budget (64k for the paper's)
     seeds: list[int] = field(default_factory=lambda: [0])  # from flags: the experiment's own
     depths: list[int] = field(default_factory=list)  # empty: the experiment's default
-    models: list[str] = field(default_factory=list)  # responses: the networks to measure
-    weights: dict[str, str] = field(default_factory=dict)  # responses: trained elsewhere
-    max_images: int | None = None  # responses, antialias: a random sample of N test images
+    models: list[str] = field(default_factory=list)  # responses, landscape: networks measured
+    weights: dict[str, str] = field(default_factory=dict)  # responses, landscape: given weights
+    max_images: int | None = None  # responses, antialias, landscape: N test images
+    grid: int = 21  # landscape: the 2-D grid is N x N points on [-1, 1]^2 (the paper's 51)
+    subset: int = 2000  # landscape: the loss on a seeded sample of N training images
     val_split: int = 0
     batch_size: int | None = None
     eval_every: int | None = None

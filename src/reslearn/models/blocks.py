@@ -157,10 +157,22 @@ class _Block(nn.Module):
             else None
         )
 
-    def _merge(self, branch: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """F(x): the residual branch, before the addition and the last ReLU."""
+        raise NotImplementedError
+
+    def skip(self, x: torch.Tensor) -> torch.Tensor:
+        """The shortcut's output: ``x``, option A's subsample-and-pad or the projection of
+        ``x``; a plain block has none (a ValueError)."""
+        if not self.residual:
+            raise ValueError("a plain block has no shortcut")
+        return x if self.downsample is None else self.downsample(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """relu(F(x) + shortcut(x)) for a residual block, relu(F(x)) for a plain one."""
+        branch = self.branch(x)
         if self.residual:
-            branch = branch + (x if self.downsample is None else self.downsample(x))
+            branch = branch + self.skip(x)
         return self.relu(branch)
 
 
@@ -199,9 +211,9 @@ class BasicBlock(_Block):
         """The BN that ends the residual branch (zero-initialised on request)."""
         return self.bn2
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.blur(self.conv1(x))))
-        return self._merge(self.bn2(self.conv2(out)), x)
+        return self.bn2(self.conv2(out))
 
 
 class Bottleneck(_Block):
@@ -244,7 +256,7 @@ class Bottleneck(_Block):
         """The BN that ends the residual branch (zero-initialised on request)."""
         return self.bn3
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.blur1(self.conv1(x))))
         out = self.relu(self.bn2(self.blur2(self.conv2(out))))
-        return self._merge(self.bn3(self.conv3(out)), x)
+        return self.bn3(self.conv3(out))
