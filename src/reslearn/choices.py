@@ -100,7 +100,7 @@ EXPERIMENTS = {
     "of the test error beside Table 6; --val-split 5000 gives the paper's 45k/5k split",
     "responses": "std of every 3x3 layer's response (after BN, before the addition and ReLU) on "
     "the test set for plain20/56 and resnet20/56/110 (--models), trained here or given with "
-    "--weights NAME=FILE",
+    "--weights NAME=FILE or NAME=reslearn:NAME",
     "shortcuts": "ResNet-20 (--depths) with shortcut options A, B and C: test error and "
     "parameters side by side",
     "antialias": "ResNet-20 (--depths) trained with and without BlurPool before every "

@@ -99,10 +99,10 @@ def test_a_torn_last_point_is_measured_again(measured, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"grid": 1}, r"^<grid> 1: the 2-D landscape is N x N points; give an odd N from 3 to 101"),
-        ({"grid": 10_000}, r"^<grid> 10000: .* give an odd N from 3 to 101"),
-        ({"grid": 20}, r"^<grid> 20: .*odd N"),
-        ({"subset": 0}, r"^<subset> 0: give a number of training images"),
+        ({"grid": 1}, r"^grid 1: the 2-D landscape is N x N points; give an odd N from 3 to 101"),
+        ({"grid": 10_000}, r"^grid 10000: .* give an odd N from 3 to 101"),
+        ({"grid": 20}, r"^grid 20: .*odd N"),
+        ({"subset": 0}, r"^subset 0: give a number of training images"),
         ({"models": ["resnet21"]}, "resnet21"),
         ({"depths": [20]}, "takes --models"),
     ],
@@ -120,7 +120,7 @@ def test_a_subset_larger_than_the_training_set_is_refused_naming_both(measured, 
     import dataclasses
 
     larger = dataclasses.replace(settings, subset=97, models=["resnet20"])
-    with pytest.raises(SettingError, match=r"^<subset> 97 is more than the 96 training images"):
+    with pytest.raises(SettingError, match=r"^subset 97 is more than the 96 training images"):
         run_experiment(get_experiment("landscape"), larger, tmp_path / "x", quiet=True)
 
 

@@ -17,6 +17,7 @@ from reslearn.experiments.common import (
     runs_where,
 )
 from reslearn.report.curves import plot_curve_panels
+from reslearn.report.tables import network_label
 
 FAMILIES = (("plain", "plain"), ("resnet", "ResNet"))  # (label, display name)
 _PANEL_TITLES = {"plain": "plain networks", "resnet": "ResNets"}
@@ -141,7 +142,7 @@ class Degradation(Experiment):
             paper_error = paper.TABLE6.get(s["depth"]) if s["family"] == "resnet" else None
             rows.append(
                 (
-                    f"{'plain' if s['family'] == 'plain' else 'ResNet'}-{s['depth']}",
+                    network_label(s),
                     str(s["runs"]),
                     percent(s["final_train_error"], s["final_train_error_std"]),
                     percent(s["test_error"], s["test_error_std"]),

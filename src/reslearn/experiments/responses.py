@@ -14,6 +14,7 @@ from reslearn.experiments.base import ExperimentSettings, Table
 from reslearn.experiments.common import claim
 from reslearn.experiments.networks import NetworkExperiment, labels, open_named
 from reslearn.open_trained import open_for_analysis
+from reslearn.report.tables import network_label
 from reslearn.rundir import WEIGHTS
 
 _CHUNK = 500  # images per forward pass
@@ -27,7 +28,7 @@ class Responses(NetworkExperiment):
     description = (
         "std of every 3x3 layer's response (after BN, before the addition and ReLU) on the "
         "test set for plain20/56 and resnet20/56/110 (--models), trained here or given with "
-        "--weights NAME=FILE (a weights file, run folder or reslearn:NAME)"
+        "--weights NAME=FILE or NAME=reslearn:NAME"
     )
     default_models = ("plain20", "plain56", "resnet20", "resnet56", "resnet110")
 
@@ -147,7 +148,7 @@ def plot_responses(measured: list[dict], path: Path) -> None:
     for index, m in enumerate(measured):
         stds = [x["std"] for x in m["layers"]]
         style = "--" if m["family"] == "plain" else "-"
-        label = f"{'plain' if m['family'] == 'plain' else 'ResNet'}-{m['depth']}"
+        label = network_label(m)
         by_layer.plot(range(1, len(stds) + 1), stds, style, color=f"C{index}", label=label)
         by_size.plot(
             range(1, len(stds) + 1), sorted(stds, reverse=True), style, color=f"C{index}",

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from reslearn.report.landscape_plots import network_label
+from reslearn.report.tables import network_label
 
 RATIOS, NORMS, PATHS = "gradients-ratios.png", "gradients-norms.png", "gradients-paths.png"
 _STATES = (("init", "at initialisation (train-mode BN)"), ("trained", "trained (eval mode)"))

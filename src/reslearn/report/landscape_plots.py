@@ -11,13 +11,9 @@ from typing import Any
 import numpy as np
 
 from reslearn.analysis.landscape_shape import PLOTTED_LOSS, contour_levels
+from reslearn.report.tables import network_label
 
 LINES, CONTOURS, SURFACES = "landscape-1d.png", "landscape-contours.png", "landscape-3d.png"
-
-
-def network_label(m: dict[str, Any]) -> str:
-    """plain-56 / ResNet-56."""
-    return f"{'plain' if m['family'] == 'plain' else 'ResNet'}-{m['depth']}"
 
 
 def draw_all(measured: list[dict[str, Any]], root: Path) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reslearn.report.landscape_plots import network_label
+from reslearn.report.tables import network_label
 
 BLOCKS, CURVE = "lesion-blocks.png", "lesion-k.png"
 

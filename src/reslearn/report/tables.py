@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from reslearn.models.complexity import ModelProfile, StageProfile
 
@@ -82,3 +83,9 @@ def stage_table(stages: Iterable[StageProfile]) -> str:
         for s in stages
     ]
     return format_table(header, rows)
+
+
+def network_label(m: Mapping[str, Any]) -> str:
+    """A network's name as the paper writes it, from its ``family`` and ``depth``: "plain-56",
+    "ResNet-56"."""
+    return f"{'plain' if m['family'] == 'plain' else 'ResNet'}-{m['depth']}"
