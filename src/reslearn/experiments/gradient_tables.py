@@ -9,7 +9,7 @@ from typing import Any
 from reslearn.experiments import paper
 from reslearn.experiments.base import Table
 from reslearn.experiments.common import claim
-from reslearn.report.landscape_plots import network_label
+from reslearn.report.tables import network_label
 
 #: "Like 1/sqrt(l)": the fitted exponent of the ratio against the block index lies this close
 #: to De and Smith's -1/2.

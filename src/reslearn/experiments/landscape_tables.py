@@ -9,7 +9,7 @@ from reslearn.analysis.landscape_shape import BASIN_RISE
 from reslearn.experiments import paper
 from reslearn.experiments.base import Table
 from reslearn.experiments.common import claim, percent
-from reslearn.report.landscape_plots import network_label
+from reslearn.report.tables import network_label
 
 
 def tables(measured: list[dict[str, Any]]) -> list[Table]:

@@ -9,7 +9,7 @@ from typing import Any
 from reslearn.experiments import paper
 from reslearn.experiments.base import Table
 from reslearn.experiments.common import claim, percent
-from reslearn.report.landscape_plots import network_label
+from reslearn.report.tables import network_label
 
 #: "Almost unchanged": the median change, in points of test error, of deleting one block.
 UNCHANGED_POINTS = 2.0

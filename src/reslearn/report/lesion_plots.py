@@ -56,6 +56,7 @@ def plot_blocks(measured: list[dict[str, Any]], path: Path) -> None:
 def plot_curve(measured: list[dict[str, Any]], path: Path) -> None:
     """Each network's error against k, the mean line inside its min-max band."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(7.0, 4.5), dpi=110)
     axes = figure.subplots()
@@ -70,6 +71,7 @@ def plot_curve(measured: list[dict[str, Any]], path: Path) -> None:
         axes.fill_between(k, [100 * p["min"] for p in points], [100 * p["max"] for p in points],
                           color=f"C{index}", alpha=0.2, linewidth=0)  # fmt: skip
     axes.axhline(100 * measured[0]["chance_error"], color="grey", linestyle=":", linewidth=0.8)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # k counts blocks
     axes.set_xlabel("blocks deleted at once (k)")
     axes.set_ylabel("test error (%)")
     axes.set_ylim(0, 100)
