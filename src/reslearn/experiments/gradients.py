@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from reslearn.analysis.gradient_paths import (
     PathGradients,
@@ -37,6 +36,7 @@ from reslearn.experiments.networks import (
     KeptMeasurements,
     NetworkExperiment,
     measurement_key,
+    measuring,
     open_network,
 )
 from reslearn.experiments.networks import labels as network_labels
@@ -177,18 +177,12 @@ def _measure(jobs: dict[str, Callable[[], Any]], kept: KeptMeasurements, *, labe
     missing = [name for name in jobs if name not in kept.done]
     print(f"gradients: {label}: {len(missing)} of {len(jobs)} measurements to take "
           f"({len(jobs) - len(missing)} kept in {kept.path})", file=sys.stderr)  # fmt: skip
-    bar = tqdm(total=len(missing), desc=f"gradients {label}", unit="measurement", disable=None,
-               file=sys.stderr, dynamic_ncols=True)  # fmt: skip
-    try:
+    with measuring("gradients", label, total=len(missing), unit="measurement",
+                   desc=f"gradients {label}", kept=lambda: len(kept.done),
+                   path=kept.path) as bar:  # fmt: skip
         for name in missing:
             kept.add(name, jobs[name]())
             bar.update()
-    except KeyboardInterrupt:
-        print(f"gradients: stopped; {len(kept.done)} measurements of {label} are kept in "
-              f"{kept.path}: run the same command again to go on", file=sys.stderr)  # fmt: skip
-        raise
-    finally:
-        bar.close()
 
 
 def _ratios(model: ResNet, x: torch.Tensor) -> list[dict[str, float]]:

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from reslearn.analysis.landscape import Direction, Point, landscape
+from reslearn.experiments.networks import measuring
 from reslearn.train.metrics import MetricsLog
 
 FORMAT = "reslearn-landscape/1"
@@ -107,17 +107,12 @@ def measure_points(
     missing = [p for p in wanted if p not in log.done]
     print(f"landscape: {label}: {len(missing):,} of {len(wanted):,} points to measure on "
           f"{len(labels):,} training images", file=sys.stderr)  # fmt: skip
-    bar = tqdm(total=len(missing), desc=label, unit="point", disable=None, file=sys.stderr,
-               dynamic_ncols=True)  # fmt: skip
     try:
-        for point, loss, accuracy in landscape(model, directions, missing, inputs, labels):
-            log.add(point, loss, accuracy)
-            bar.update()
-    except KeyboardInterrupt:
-        print(f"landscape: stopped; {len(log.done):,} points of {label} are kept in {log.path}: "
-              "run the same command again to go on", file=sys.stderr)  # fmt: skip
-        raise
+        with measuring("landscape", label, total=len(missing), unit="point", desc=label,
+                       kept=lambda: len(log.done), path=log.path) as bar:  # fmt: skip
+            for point, loss, accuracy in landscape(model, directions, missing, inputs, labels):
+                log.add(point, loss, accuracy)
+                bar.update()
     finally:
-        bar.close()
         log.close()
     return {p: log.done[p] for p in wanted}

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from reslearn.analysis.lesion import count_errors, deletable_blocks, random_deletions
 from reslearn.device import resolve_device
@@ -25,6 +24,7 @@ from reslearn.experiments.networks import (
     KeptMeasurements,
     NetworkExperiment,
     measurement_key,
+    measuring,
     open_network,
 )
 from reslearn.experiments.networks import labels as network_labels
@@ -155,17 +155,10 @@ def _count(
     print(f"lesion: {label}: {len(sets)} deletion sets; {len(missing)} of {len(starts)} batches "
           f"of {BATCH} test images to count ({len(starts) - len(missing)} kept in "
           f"{kept.path})", file=sys.stderr)  # fmt: skip
-    bar = tqdm(total=len(missing), desc=f"lesion {label}", unit="batch", disable=None,
-               file=sys.stderr, dynamic_ncols=True)  # fmt: skip
-    try:
+    with measuring("lesion", label, total=len(missing), unit="batch", desc=f"lesion {label}",
+                   kept=lambda: len(kept.done), path=kept.path) as bar:  # fmt: skip
         for start in missing:
             batch = [(opened.inputs(start, start + BATCH), truth[start : start + BATCH])]
             kept.add(str(start), count_errors(net, batch, sets))
             bar.update()
-    except KeyboardInterrupt:
-        print(f"lesion: stopped; {len(kept.done)} batches of {label} are kept in {kept.path}: "
-              "run the same command again to go on", file=sys.stderr)  # fmt: skip
-        raise
-    finally:
-        bar.close()
     return [sum(kept.done[str(s)][i] for s in starts) for i in range(len(sets))]

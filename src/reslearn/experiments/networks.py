@@ -1,14 +1,19 @@
-"""What the experiments that measure trained networks share (lesion, gradients): the networks
-named by --models, trained here or given with --weights NAME=FILE, a run folder or a name
-(``reslearn:resnet56-cifar10``), each opened with its test images; and their measurements kept
-in the experiment folder as they finish, so that a stopped experiment goes on where it stopped.
+"""What the experiments that measure trained networks share (lesion, gradients, landscape):
+the networks named by --models, trained here or given with --weights NAME=FILE, a run folder or
+a name (``reslearn:resnet56-cifar10``), each opened with its test images; and their
+measurements kept in the experiment folder as they finish, with a progress bar, so that a
+stopped experiment goes on where it stopped.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from reslearn.experiments.base import Experiment, ExperimentSettings, FinishedRun, PlannedRun
 from reslearn.experiments.run_record import weights_sha256
@@ -120,3 +125,22 @@ class KeptMeasurements:
         self.done[name] = value
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json(self.path, {"key": self.key, "done": self.done})
+
+
+@contextmanager
+def measuring(
+    study: str, label: str, *, total: int, unit: str, desc: str, kept: Callable[[], int],
+    path: Path,
+) -> Iterator[tqdm]:
+    """A progress bar (on a terminal) over the ``total`` measurements ``study`` takes of
+    ``label``; a stop (Ctrl-C) says how many ``unit``s are kept in ``path`` and how to go on."""
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=None, file=sys.stderr,
+               dynamic_ncols=True)  # fmt: skip
+    try:
+        yield bar
+    except KeyboardInterrupt:
+        print(f"{study}: stopped; {kept():,} {unit}s of {label} are kept in {path}: run the "
+              "same command again to go on", file=sys.stderr)  # fmt: skip
+        raise
+    finally:
+        bar.close()
