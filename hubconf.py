@@ -10,7 +10,8 @@
 ``resnet20``, ``plain56``, ``resnet50``, ... build a registry network (``pretrained=False``; its
 options as keyword arguments, e.g. ``num_classes=100, shortcut="B"``); ``NAME_DATA`` (e.g.
 ``resnet56_cifar10``) is a shipped trained network, in eval mode. ``pretrained=True`` on a
-registry name takes its CIFAR-10 weights where reslearn ships them.
+registry name takes its CIFAR-10 weights where reslearn ships them (the lowest test error where
+several are shipped: ``resnet20_cifar10``, 30 epochs, before ``resnet20_cifar10_laptop``).
 """
 
 from __future__ import annotations
@@ -48,13 +49,18 @@ def _built(name: str, pretrained: bool, options: dict):
         return create_model(name, **options)
     from reslearn.hub.pretrained import cards
 
-    shipped = [card for card, facts in cards().items() if facts.facts.get("model") == name]
+    # the network as the registry builds it (no options), the best of them where several are
+    shipped = sorted(
+        (card.facts["test_error"], card.name)
+        for card in cards().values()
+        if card.facts.get("model") == name and not card.facts.get("model_options")
+    )
     if not shipped:
         names = ", ".join(n.replace("-", "_") for n in cards()) or "none"
         raise ValueError(f"no shipped weights for {name}; trained networks: {names}")
     if options:
-        raise ValueError(f"{shipped[0]} is built as it was trained: give no options")
-    return _shipped(shipped[0])
+        raise ValueError(f"{shipped[0][1]} is built as it was trained: give no options")
+    return _shipped(shipped[0][1])
 
 
 def _registry_entry(name: str):

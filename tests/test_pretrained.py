@@ -16,7 +16,11 @@ from reslearn.errors import UserError
 from reslearn.hub import load_trained
 from reslearn.hub.pretrained import FOLDER, cards, pretrained_path
 
-SHIPPED = ("resnet20-cifar10", "resnet56-cifar10")  # at least these; more may come
+#: at least these: the 30-epoch ResNet-20/56 and the laptop suite's seed-0 network of every
+#: depth and family (results/cifar-laptop)
+SUITE = ("plain20", "plain32", "plain44", "plain56", "resnet20", "resnet32", "resnet44",
+         "resnet56", "resnet20-B", "resnet20-C")  # fmt: skip
+SHIPPED = ("resnet20-cifar10", "resnet56-cifar10", *(f"{n}-cifar10-laptop" for n in SUITE))
 
 
 def test_the_promised_networks_are_shipped_with_their_cards():
@@ -32,7 +36,9 @@ def test_the_promised_networks_are_shipped_with_their_cards():
             assert facts[key], (name, key)
         trained = reslearn.load_pretrained(name)
         assert trained.name == facts["model"] and len(trained.classes) == 10
-        assert card.weights.stat().st_size < 5_000_000  # a few MB in all
+        assert card.weights.stat().st_size < 5_000_000  # a few MB each
+    shipped = sum(path.stat().st_size for path in FOLDER.iterdir() if path.is_file())
+    assert shipped < 28_000_000  # the wheel, which holds them, stays under 30 MB
 
 
 def test_names_work_wherever_weights_go(tmp_path, capsys):
@@ -80,11 +86,27 @@ def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
         pretrained_path("resnet20-cifar10")
 
 
+def test_the_suite_networks_say_where_they_come_from():
+    runs = FOLDER.parents[3] / "results" / "cifar-laptop" / "runs"  # in a source checkout
+    for name in SHIPPED[2:]:
+        facts = cards()[name].facts
+        run = name.removesuffix("-cifar10-laptop")
+        model, _, shortcut = run.partition("-")
+        assert facts["model"] == model and facts["budget"] == "laptop" and facts["seed"] == 0
+        assert facts["model_options"] == ({"shortcut": shortcut} if shortcut else {})
+        assert facts["command"].startswith("reslearn reproduce cifar --budget laptop")
+        assert facts["cpu_family"] and facts["precision"] == "fp32"
+        weights = runs / f"{run}-s0" / "model.safetensors"
+        if weights.is_file():  # the very weights the suite committed
+            assert hashlib.sha256(weights.read_bytes()).hexdigest() == facts["sha256"]
+
+
 @pytest.mark.slow
-def test_the_card_error_is_what_eval_measures(cifar10_jpeg, capsys, tmp_path):
-    facts = cards()["resnet20-cifar10"].facts
-    code = main(["eval", "reslearn:resnet20-cifar10", "--data", str(cifar10_jpeg),
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_card_error_is_what_eval_measures(name, cifar10_jpeg, capsys, tmp_path):
+    facts = cards()[name].facts
+    code = main(["eval", f"reslearn:{name}", "--data", str(cifar10_jpeg),
                  "--precision", "fp32", "--json", "--out", str(tmp_path / "c.png")])  # fmt: skip
     assert code == 0
     measured = json.loads(capsys.readouterr().out)
-    assert measured["top1_error"] == facts["test_error"]
+    assert abs(measured["top1_error"] - facts["test_error"]) <= 0.0005  # 0.05 points

@@ -39,15 +39,27 @@ def _pretrained(args: argparse.Namespace) -> int:
         print(json.dumps({name: card.facts for name, card in found.items()}, indent=2))
         return 0
     rows = [
-        (f"reslearn:{name}", c.facts["model"], c.facts["data"],
-         f"{100 * c.facts['test_error']:.2f}%", c.facts["recipe"], c.facts["machine"])
+        (f"reslearn:{name}", _model(c.facts), c.facts["data"],
+         f"{100 * c.facts['test_error']:.2f}%", _training(c.facts), c.facts["machine"])
         for name, c in found.items()
     ]  # fmt: skip
-    print(format_table(("name", "model", "data", "test error", "recipe", "trained on"), rows))
+    print(format_table(("name", "model", "data", "test error", "training", "trained on"), rows))
     print("\nuse anywhere weights go: reslearn predict reslearn:NAME img.jpg, --init "
           "reslearn:NAME; Python: reslearn.load_pretrained(NAME); model cards: "
           "reslearn/hub/pretrained/NAME.md")  # fmt: skip
     return 0
+
+
+def _model(facts: dict) -> str:
+    """The card's network with its options: ``resnet20 (shortcut=B)``."""
+    options = ", ".join(f"{k}={v}" for k, v in (facts.get("model_options") or {}).items())
+    return f"{facts['model']} ({options})" if options else facts["model"]
+
+
+def _training(facts: dict) -> str:
+    """The card's recipe and length: ``fast, 10 epochs (laptop budget)``."""
+    budget = f" ({facts['budget']} budget)" if facts.get("budget") else ""
+    return f"{facts['recipe']}, {facts['epochs']:g} epochs{budget}"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
