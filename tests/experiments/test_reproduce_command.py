@@ -156,3 +156,24 @@ def test_a_repeated_seed_or_depth_is_refused_before_any_run(tmp_path, monkeypatc
     with pytest.raises(ValueError, match="seeds 5 5 gives 5 more than once"):
         ExperimentSettings(data="cifar10", seeds=[5, 5])
     assert ExperimentSettings(data="cifar10", seeds=[0, 1], depths=[20, 32]).seeds == [0, 1]
+
+
+def test_pretrained_measures_the_shipped_suite_networks_and_trains_the_others(
+    monkeypatch, capsys
+):
+    argv = ["reproduce", "lesion", "--pretrained", "--models", "resnet56", "plain20",
+            "resnet110", "--weights", "plain20=my.safetensors"]  # fmt: skip
+    _, settings, _ = _parsed(monkeypatch, argv)
+    # given weights win; resnet110 is not shipped, so it trains (and the user is told)
+    assert settings.weights == {"plain20": "my.safetensors",
+                                "resnet56": "reslearn:resnet56-cifar10-laptop"}  # fmt: skip
+    assert "ships no resnet110" in capsys.readouterr().err
+    _, settings, _ = _parsed(monkeypatch, ["reproduce", "landscape", "--pretrained"])
+    assert settings.weights == {m: f"reslearn:{m}-cifar10-laptop"
+                                for m in ("plain20", "plain56", "resnet20", "resnet56")}  # fmt: skip
+
+
+def test_pretrained_is_refused_by_an_experiment_that_trains_its_own(capsys):
+    assert main(["reproduce", "cifar", "--pretrained"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--pretrained" in err and "lesion" in err and "\n" not in err

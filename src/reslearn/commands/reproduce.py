@@ -26,11 +26,46 @@ def _weights_pair(text: str) -> tuple[str, str]:
     return name.strip(), path.strip()
 
 
+#: the shipped networks ``--pretrained`` takes: the laptop suite's seed 0, one recipe for all
+SHIPPED_SUITE = "{model}-cifar10-laptop"
+
+
 def _settings(args: argparse.Namespace, experiment: Experiment) -> ExperimentSettings:
     """The flags as settings (the mapping is ExperimentSettings.from_flags')."""
     from reslearn.experiments import ExperimentSettings
 
-    return ExperimentSettings.from_flags(vars(args), default_seeds=experiment.default_seeds)
+    flags = vars(args) | {"weights": _with_pretrained(args, experiment)}
+    return ExperimentSettings.from_flags(flags, default_seeds=experiment.default_seeds)
+
+
+def _with_pretrained(args: argparse.Namespace, experiment: Experiment) -> list | None:
+    """``--weights`` with, under ``--pretrained``, each network of the experiment that
+    reslearn ships (``reslearn:MODEL-cifar10-laptop``) that --weights does not give."""
+    if not args.pretrained:
+        return args.weights
+    from reslearn.experiments.networks import NetworkExperiment
+    from reslearn.hub.pretrained import cards
+
+    if not isinstance(experiment, NetworkExperiment):
+        raise ValueError(
+            f"--pretrained measures shipped networks; {experiment.name} trains its own (it is "
+            "for responses, landscape, lesion and gradients)"
+        )
+    given = dict(args.weights or [])
+    shipped = set(cards())
+    taken, trained = {}, []
+    for model in args.models or experiment.default_models:
+        name = SHIPPED_SUITE.format(model=model)
+        if model in given:
+            continue
+        if name in shipped:
+            taken[model] = f"reslearn:{name}"
+        else:
+            trained.append(model)
+    if trained:
+        print(f"--pretrained: reslearn ships no {', '.join(trained)} (reslearn models "
+              "--pretrained lists what it ships); trained here", file=sys.stderr)  # fmt: skip
+    return list(given.items()) + list(taken.items())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +150,8 @@ def _epilog() -> str:
         "      resnet20=reslearn:resnet20-cifar10            the shipped ResNet-20's landscape\n"
         "  reslearn reproduce lesion --models resnet56 --weights \\\n"
         "      resnet56=reslearn:resnet56-cifar10            delete its blocks at test time\n"
+        "  reslearn reproduce lesion --pretrained --data data/cifar10-jpeg\n"
+        "                          the shipped plain and residual networks of every depth\n"
         "  reslearn reproduce gradients --models resnet20 plain20 --iterations 2000\n"
     )
 
@@ -194,6 +231,12 @@ def _networks(which: argparse._ArgumentGroup) -> None:
         "--weights", type=_weights_pair, action="append", metavar="NAME=FILE",
         help="responses, landscape, lesion, gradients: measure this file (or reslearn:NAME) "
         "instead of training NAME; repeatable",
+    )  # fmt: skip
+    which.add_argument(
+        "--pretrained", action="store_true",
+        help="responses, landscape, lesion, gradients: measure the networks reslearn ships "
+        "(the laptop suite's seed 0, reslearn:MODEL-cifar10-laptop, trained on the shared "
+        "CIFAR-10 JPEG copy) instead of training them; the others train",
     )  # fmt: skip
     which.add_argument(
         "--max-images",
