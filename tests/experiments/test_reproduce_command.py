@@ -169,8 +169,8 @@ def test_pretrained_measures_the_shipped_suite_networks_and_trains_the_others(
                                 "resnet56": "reslearn:resnet56-cifar10-laptop"}  # fmt: skip
     assert "ships no resnet110" in capsys.readouterr().err
     _, settings, _ = _parsed(monkeypatch, ["reproduce", "landscape", "--pretrained"])
-    assert settings.weights == {m: f"reslearn:{m}-cifar10-laptop"
-                                for m in ("plain20", "plain56", "resnet20", "resnet56")}  # fmt: skip
+    measured = ("plain20", "plain56", "resnet20", "resnet56")  # landscape's default models
+    assert settings.weights == {m: f"reslearn:{m}-cifar10-laptop" for m in measured}
 
 
 def test_pretrained_is_refused_by_an_experiment_that_trains_its_own(capsys):
