@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 from reslearn.cli import main as reslearn
+from reslearn.hub.pretrained import Card
 from reslearn.rundir import WEIGHTS, read_config, read_summary
 
 FOLDER = Path(__file__).resolve().parents[1] / "src" / "reslearn" / "hub" / "pretrained"
@@ -98,8 +99,7 @@ def markdown(facts: dict) -> str:
     budget = f", the {facts['budget']} budget" if facts.get("budget") else ""
     family = f", {facts['cpu_family']}" if facts.get("cpu_family") else ""
     note = f" ({facts['note']})" if facts.get("note") else ""
-    options = ", ".join(f"{k}={v}" for k, v in facts["model_options"].items())
-    model = f"{facts['model']} ({options})" if options else facts["model"]
+    model = Card(facts["name"], facts).network
     return f"""# reslearn:{facts["name"]}
 
 {model} trained by reslearn on {facts["data"]}: {facts["data_note"]}.

@@ -39,7 +39,7 @@ def _pretrained(args: argparse.Namespace) -> int:
         print(json.dumps({name: card.facts for name, card in found.items()}, indent=2))
         return 0
     rows = [
-        (f"reslearn:{name}", _model(c.facts), c.facts["data"],
+        (f"reslearn:{name}", c.network, c.facts["data"],
          f"{100 * c.facts['test_error']:.2f}%", _training(c.facts), c.facts["machine"])
         for name, c in found.items()
     ]  # fmt: skip
@@ -48,12 +48,6 @@ def _pretrained(args: argparse.Namespace) -> int:
           "reslearn:NAME; Python: reslearn.load_pretrained(NAME); model cards: "
           "reslearn/hub/pretrained/NAME.md")  # fmt: skip
     return 0
-
-
-def _model(facts: dict) -> str:
-    """The card's network with its options: ``resnet20 (shortcut=B)``."""
-    options = ", ".join(f"{k}={v}" for k, v in (facts.get("model_options") or {}).items())
-    return f"{facts['model']} ({options})" if options else facts["model"]
 
 
 def _training(facts: dict) -> str:

@@ -55,9 +55,9 @@ def _with_pretrained(args: argparse.Namespace, experiment: Experiment) -> list |
     shipped = set(cards())
     taken, trained = {}, []
     for model in args.models or experiment.default_models:
-        name = SHIPPED_SUITE.format(model=model)
         if model in given:
             continue
+        name = SHIPPED_SUITE.format(model=model)
         if name in shipped:
             taken[model] = f"reslearn:{name}"
         else:

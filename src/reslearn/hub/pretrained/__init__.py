@@ -32,6 +32,13 @@ class Card:
         """The shipped weights file."""
         return FOLDER / f"{self.name}.safetensors"
 
+    @property
+    def network(self) -> str:
+        """The network with its options as it was trained: ``resnet20 (shortcut=B)``."""
+        options = self.facts.get("model_options") or {}
+        shown = ", ".join(f"{k}={v}" for k, v in options.items())
+        return f"{self.facts['model']} ({shown})" if shown else self.facts["model"]
+
 
 def cards() -> dict[str, Card]:
     """Every shipped network's card, by name."""
