@@ -11,7 +11,7 @@ import pytest
 from reslearn.errors import SettingError
 from reslearn.experiments import ExperimentSettings, get_experiment, run_experiment
 from reslearn.experiments.claim_statistics import HOLDS, UNDECIDED, mean_interval
-from reslearn.experiments.report_page import write_experiment_report
+from reslearn.experiments.report_page import results_markdown, write_experiment_report
 
 pytestmark = [pytest.mark.trains, pytest.mark.slow]  # 12 tiny trainings
 
@@ -71,6 +71,35 @@ def test_the_report_shows_each_verdict_and_interval(pool):
         assert claim["verdict"] in page
     assert "95% CI" in page or "no interval" in page
     assert "±" in page  # the binomial standard error beside each run's test error
+
+
+def test_every_network_is_shown_by_seed_beside_the_paper_and_the_reproduction(pool):
+    out, results, _ = pool
+    runs = {r["name"]: r for r in results["runs"]}
+    rows = {n["network"]: n for n in results["networks"]}
+    assert list(rows) == ["plain-20", "plain-32", "ResNet-20", "ResNet-32", "ResNet-20 (B)",
+                          "ResNet-20 (C)"]  # fmt: skip
+    errors = [runs[f"resnet20-s{s}"]["test_error"] for s in (0, 1)]
+    resnet20 = rows["ResNet-20"]
+    assert resnet20["test_errors"] == {"0": errors[0], "1": errors[1]}
+    assert resnet20["mean"] == pytest.approx(statistics.fmean(errors))
+    assert resnet20["std"] == pytest.approx(statistics.stdev(errors))
+    assert resnet20["paper"] == pytest.approx(0.0875)  # Table 6
+    assert resnet20["reproduction"] == pytest.approx([0.0851, 0.0022])  # 5 PyTorch runs
+    assert rows["plain-20"]["reproduction"] == pytest.approx([0.0978, 0.0013])
+    assert rows["plain-32"]["paper"] is None and rows["plain-32"]["reproduction"] is None
+    assert rows["ResNet-20 (B)"]["paper"] is None  # Table 6 is option A
+    assert rows["ResNet-20 (C)"]["test_errors"]["1"] == runs["resnet20-C-s1"]["test_error"]
+    seeds = {s["seed"]: s for s in results["seed_minutes"]}
+    assert sorted(seeds) == [0, 1] and seeds[1]["runs"] == 6
+    seconds = sum(r["train_seconds"] for r in results["runs"] if r["seed"] == 1)
+    assert seeds[1]["minutes"] == pytest.approx(seconds / 60)
+    assert {p.split(" + ")[0] for p in seeds[1]["precisions"]} == {"fp32"}
+    # report.md shows every table as results_markdown gives it to the docs
+    report = (out / "report.md").read_text()
+    tables = results_markdown(results).split("\n\n")[1:]
+    assert len(tables) >= 14 and all(part in report for part in tables)
+    assert f"| ResNet-20 | {100 * errors[0]:.2f} | {100 * errors[1]:.2f} |" in report
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,21 @@
 commands, and the page as headless Chromium renders it."""
 
 import base64
+import html
+import importlib.util
 import json
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from reslearn.cli import main
-from reslearn.experiments.report_page import budget_text
+from reslearn.experiments.report_page import budget_text, results_markdown
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 pytestmark = pytest.mark.trains  # runs the trainer (pytest -m "not trains" leaves it out)
 
@@ -62,6 +67,50 @@ def test_report_command_regenerates_both_kinds_of_page(experiment, capsys):
         assert main(["report", str(folder)]) == 0
         assert capsys.readouterr().out.strip() == str(folder / "report.html")
         assert (folder / "report.html").is_file()
+
+
+def test_report_md_beside_the_page_says_the_same(experiment):
+    page = (experiment / "report.html").read_text()
+    text = (experiment / "report.md").read_text()
+    cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)</td>", page)]
+    assert len(cells) > 20
+    missing = [c for c in cells if f"| {c.replace('|', chr(92) + '|')} |" not in text
+               and f"| **{c}** |" not in text]  # fmt: skip
+    assert not missing
+    links = re.findall(r"\]\(([^)]+\.png)\)", text)
+    assert len(links) == 2 and all((experiment / link).is_file() for link in links)
+
+
+def _docs_script():
+    spec = importlib.util.spec_from_file_location("write_results_section",
+                                                  DOCS / "write_results_section.py")  # fmt: skip
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_docs_block_is_rewritten_from_results_json_and_nothing_else(experiment, tmp_path):
+    script = _docs_script()
+    begin, end = script.markers(experiment)
+    doc = tmp_path / "notes" / "doc.md"
+    doc.parent.mkdir()
+    doc.write_text(f"# Notes\n\nmine\n\n{begin}\nstale numbers\n{end}\n\nmine too\n")
+    script.write(experiment, doc)
+    text = doc.read_text()
+    assert text.startswith("# Notes\n\nmine\n\n") and text.endswith(f"{end}\n\nmine too\n")
+    block = script.block_of(text, experiment)
+    assert "stale numbers" not in block
+    results = json.loads((experiment / "results.json").read_text())
+    assert results_markdown(results) in block
+    assert "plain-32" in block and "hold with this budget" in block
+    links = re.findall(r"\]\(([^)]+\.png)\)", block)
+    assert len(links) == 2 and all((doc.parent / link).is_file() for link in links)
+    # a doc without the markers is refused and left as it was
+    other = tmp_path / "other.md"
+    other.write_text("no markers\n")
+    with pytest.raises(ValueError, match="needs the lines"):
+        script.write(experiment, other)
+    assert other.read_text() == "no markers\n"
 
 
 def test_run_page_has_curves_confusion_per_class_and_settings(experiment):

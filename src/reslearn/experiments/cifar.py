@@ -12,13 +12,15 @@ from typing import Any
 from reslearn.choices import EXPERIMENTS
 from reslearn.device import resolve_device
 from reslearn.experiments import claim_statistics as stats
+from reslearn.experiments import paper
 from reslearn.experiments.base import Experiment, ExperimentSettings, PlannedRun, Table
-from reslearn.experiments.common import cifar_model, runs_where
+from reslearn.experiments.common import cifar_model, machine_label, mean_std, percent, runs_where
 from reslearn.experiments.degradation import Degradation
 from reslearn.experiments.responses import measure_responses, plot_responses
 from reslearn.experiments.run_record import MEASURED, ensure_measured
 from reslearn.experiments.shortcuts import Shortcuts
 from reslearn.experiments.table6 import Table6, plot_errors_by_depth
+from reslearn.report.tables import network_label
 from reslearn.rundir import WEIGHTS
 
 #: The shortcut options compared on the shallowest ResNet beside the pool's option A.
@@ -72,6 +74,8 @@ class Cifar(Experiment):
             "table6": Table6().analyse(settings, runs, resnets)["summary"],
             "shortcuts": Shortcuts().analyse(settings, runs, shortcut_runs)["summary"],
             "responses": responses,
+            "networks": _network_errors(records),
+            "seed_minutes": _seed_minutes(records),
             "claims": _claims(pooled, shortcut_runs, responses),
             "selection": _SELECTION,
         }
@@ -96,11 +100,13 @@ class Cifar(Experiment):
     def tables(self, results: dict[str, Any]) -> list[Table]:
         data = results["data"]
         return [
+            *([_networks_table(results["networks"])] if "networks" in results else []),
             *Table6().tables({"summary": results["table6"], "data": data}),
             *Degradation().tables({"summary": results["degradation"]}),
             *Shortcuts().tables({"summary": results["shortcuts"]}),
             _responses_table(results["responses"]),
             _claims_table(results["claims"]),
+            *([_seeds_table(results["seed_minutes"])] if "seed_minutes" in results else []),
         ]
 
 
@@ -219,6 +225,85 @@ def _below_noise_claims(pooled, shortcut_runs, depths) -> list[dict]:
             _by_seed(shortcut_runs, "test_error", shortcut=worse), below_noise=True,
         ))  # fmt: skip
     return claims
+
+
+def _network_errors(records: list[dict]) -> list[dict[str, Any]]:
+    """Every network's test error, each seed's and the mean ± std over seeds, beside the
+    paper's (Table 6: ResNets, one run each) and the five-run PyTorch reproduction's, where
+    they give one; plain nets first, then ResNets by depth, then the extra shortcuts."""
+    kinds = dict.fromkeys((r["family"], r["depth"], r.get("shortcut")) for r in records)
+    order = sorted(kinds, key=lambda k: (k[2] in EXTRA_SHORTCUTS, k[0] != "plain", k[1], k[2]))
+    rows = []
+    for family, depth, shortcut in order:
+        group = sorted(runs_where(records, family=family, depth=depth, shortcut=shortcut),
+                       key=lambda r: r["seed"])  # fmt: skip
+        mean, std, count = mean_std(r["test_error"] for r in group)
+        model = cifar_model(family, depth)
+        extra = shortcut in EXTRA_SHORTCUTS
+        table6 = paper.TABLE6.get(depth) if family == "resnet" and not extra else None
+        reproduction = None if extra else paper.PYTORCH_REPRODUCTION.get(model)
+        rows.append({
+            "network": network_label({"family": family, "depth": depth})
+                       + (f" ({shortcut})" if extra else ""),
+            "model": model,
+            "shortcut": shortcut,
+            "test_errors": {str(r["seed"]): r["test_error"] for r in group},
+            "mean": mean,
+            "std": std,
+            "runs": count,
+            "paper": table6[0] / 100 if table6 else None,
+            "reproduction": [v / 100 for v in reproduction] if reproduction else None,
+        })  # fmt: skip
+    return rows
+
+
+def _seed_minutes(records: list[dict]) -> list[dict[str, Any]]:
+    """The training minutes of each seed's runs and the machines they trained on."""
+    seeds = []
+    for seed in sorted({r["seed"] for r in records}):
+        group = runs_where(records, seed=seed)
+        seconds = [r["train_seconds"] for r in group if r.get("train_seconds")]
+        seeds.append({
+            "seed": seed,
+            "runs": len(group),
+            "minutes": sum(seconds) / 60 if seconds else None,
+            "machines": sorted({machine_label(r) for r in group}),
+            "precisions": sorted({r.get("precision") or "-" for r in group}),
+        })  # fmt: skip
+    return seeds
+
+
+def _networks_table(networks: list[dict]) -> Table:
+    seeds = sorted({s for n in networks for s in n["test_errors"]}, key=int)
+    runs = paper.PYTORCH_REPRODUCTION_RUNS
+    rows = [
+        (n["network"], *(percent(n["test_errors"].get(s)) for s in seeds),
+         percent(n["mean"], n["std"]), percent(n["paper"]),
+         percent(*n["reproduction"]) if n["reproduction"] else "-")
+        for n in networks
+    ]  # fmt: skip
+    return Table(
+        "Every network's test error (%): each seed, the mean ± sample std over seeds, the "
+        f"paper's (Table 6, one run at 64k iterations) and a PyTorch reproduction's of the "
+        f"paper's recipe (mean ± std of {runs} runs at 64k iterations)",
+        ("network", *(f"seed {s}" for s in seeds), "mean ± std", "paper",
+         f"PyTorch reproduction ({runs} runs)"),
+        rows,
+    )  # fmt: skip
+
+
+def _seeds_table(seeds: list[dict]) -> Table:
+    rows = [
+        (str(s["seed"]), str(s["runs"]), f"{s['minutes']:.0f}" if s["minutes"] else "-",
+         ", ".join(s["machines"]), ", ".join(s["precisions"]))
+        for s in seeds
+    ]  # fmt: skip
+    return Table(
+        "Training time per seed (minutes, all of its runs, one after another) and where it "
+        "trained",
+        ("seed", "runs", "minutes", "trained on", "precision"),
+        rows,
+    )
 
 
 def _responses_table(responses: list[dict]) -> Table:

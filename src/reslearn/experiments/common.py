@@ -54,6 +54,12 @@ def percent(value: float | None, std: float | None = None) -> str:
     return text if std is None else f"{text} ± {100 * std:.2f}"
 
 
+def machine_label(run: dict[str, Any]) -> str:
+    """Where a run trained: the device's name, and a CPU's family and model where recorded."""
+    name = run.get("device_name") or "-"
+    return f"{name} ({run['cpu_family']})" if run.get("cpu_family") else name
+
+
 def yes_no(holds: bool) -> str:
     """The verdict cell of a claims table."""
     return "yes" if holds else "no"

@@ -1,6 +1,7 @@
 """report.html of an experiment, drawn from its results.json and its runs' metrics: the budget
 up front, the paper's claims checked, figures, tables with the paper's numbers, the runs,
-settings, environment and the command that reproduces it."""
+settings, environment and the command that reproduces it; report.md beside it says the same in
+Markdown (figures linked), and ``results_markdown`` gives its claims and tables for a doc."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from typing import Any
 from reslearn.experiments import get_experiment
 from reslearn.experiments.base import REPORT_FILE, RESULTS_FILE
 from reslearn.experiments.claim_statistics import binomial_se
-from reslearn.experiments.common import percent, yes_no
+from reslearn.experiments.common import machine_label, percent, yes_no
 from reslearn.experiments.settings import settings_argv
 from reslearn.jsonfile import read_json
 from reslearn.report.html import HtmlPage
+from reslearn.report.markdown import MarkdownPage
+
+#: The Markdown twin of report.html, beside it.
+MARKDOWN_FILE = "report.md"
 
 
 def reproduce_command(results: dict[str, Any], root: Path) -> str:
@@ -58,22 +63,58 @@ def budget_text(budget: dict[str, Any]) -> tuple[str, str]:
 
 
 def write_experiment_report(root: str | Path) -> Path:
-    """(Re)draw the figures and write ``root/report.html`` from ``root/results.json``."""
+    """(Re)draw the figures and write ``root/report.html`` and its Markdown twin
+    ``root/report.md`` from ``root/results.json``; returns report.html's path."""
     root = Path(root)
     path = root / RESULTS_FILE
     if not path.is_file():
         raise ValueError(f"{root} has no {RESULTS_FILE}; run 'reslearn reproduce' into it first")
     results = read_json(path, fix="run the same 'reslearn reproduce' command again to rewrite it")
-    page = HtmlPage(
-        results["title"], f"reslearn reproduce {results['experiment']}: {root.resolve()}"
-    )
+    title, subtitle = results["title"], f"reslearn reproduce {results['experiment']}: {root}"
+    html, markdown = HtmlPage(title, subtitle), MarkdownPage(title, subtitle, base=root)
+    page = _BothPages(html, markdown)
     text, kind = budget_text(results["budget"])
     page.note(text, kind)
     _claims(page, results)
     _figures_and_tables(page, results, root)
     _runs(page, results["runs"])
     _reproduce_and_settings(page, results, root)
-    return page.write(root / REPORT_FILE)
+    markdown.write(root / MARKDOWN_FILE)
+    return html.write(root / REPORT_FILE)
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    """An experiment's claims tally and tables in Markdown, as its report shows them: what a
+    doc quotes from results.json (no figures, no title)."""
+    page = MarkdownPage("")
+    claims = results.get("claims") or []
+    if claims:
+        page.paragraph(f"Of the paper's claims, {claims_tally(claims)}.")
+    for table in get_experiment(results["experiment"]).tables(results):
+        page.table(table.header, table.rows, table.caption)
+    return "\n\n".join(page.parts[1:]) + "\n"
+
+
+def claims_tally(claims: list[dict[str, Any]]) -> str:
+    """The claims counted, e.g. "12 of 21 hold with this budget, 2 fail, 7 are not decided"
+    (claims checked on one run only hold or not: no failures or undecided are counted)."""
+    held = sum(c["holds"] for c in claims)
+    tally = f"{held} of {len(claims)} hold with this budget"
+    if any("verdict" in c for c in claims):  # decided over seeds, with intervals
+        failed = sum(c.get("verdict") == "fails" for c in claims)
+        tally += f", {failed} fail, {len(claims) - held - failed} are not decided"
+    return tally
+
+
+class _BothPages:
+    """Every call made on both pages, so report.html and report.md say the same."""
+
+    def __init__(self, *pages: HtmlPage | MarkdownPage) -> None:
+        self.pages = pages
+
+    def __getattr__(self, name: str):
+        calls = [getattr(p, name) for p in self.pages]
+        return lambda *args, **kwargs: [call(*args, **kwargs) for call in calls][-1]
 
 
 def _claims(page: HtmlPage, results: dict[str, Any]) -> None:
@@ -81,12 +122,7 @@ def _claims(page: HtmlPage, results: dict[str, Any]) -> None:
     claims = results.get("claims") or []
     if claims:
         page.heading("Published claims, checked")
-        held = sum(c["holds"] for c in claims)
-        decided = [c for c in claims if "verdict" in c]  # decided over seeds, with intervals
-        caption = f"{held} of {len(claims)} hold with this budget"
-        if decided:
-            failed = sum(c["verdict"] == "fails" for c in decided)
-            caption += f", {failed} fail, {len(claims) - held - failed} are not decided"
+        caption = claims_tally(claims)
         page.table(
             ("claim", "holds here", "our numbers"),
             [(c["claim"], c.get("verdict") or yes_no(c["holds"]), c["evidence"]) for c in claims],
@@ -130,7 +166,7 @@ def _runs(page: HtmlPage, runs: list[dict[str, Any]]) -> None:
                 percent(r["final_train_error"]),
                 _with_se(r["test_error"], r.get("test_images")),
                 f"{r['train_seconds'] / 60:.1f}" if r.get("train_seconds") else "-",
-                _machine(r),
+                machine_label(r),
                 r.get("precision") or "-",
                 r["run_dir"],
             )
@@ -140,12 +176,6 @@ def _runs(page: HtmlPage, runs: list[dict[str, Any]]) -> None:
         "its test images), the machine and precision it trained in; each folder has its own "
         "report.html",
     )  # fmt: skip
-
-
-def _machine(run: dict[str, Any]) -> str:
-    """Where a run trained: the device's name, and a CPU's family and model where recorded."""
-    name = run.get("device_name") or "-"
-    return f"{name} ({run['cpu_family']})" if run.get("cpu_family") else name
 
 
 def _with_se(error: float | None, count: int | None) -> str:
