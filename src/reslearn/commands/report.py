@@ -1,4 +1,5 @@
-"""``reslearn report``: (re)write the report.html of a training run or an experiment."""
+"""``reslearn report``: (re)write the report.html of a training run or an experiment; for an
+experiment that has not finished, say where it stands."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from reslearn.rundir import CONFIG
 
 def run(args: argparse.Namespace) -> int:
     """Write the page and print where it is."""
-    from reslearn.experiments.base import RESULTS_FILE
+    from reslearn.experiments.base import EXPERIMENT_FILE, RESULTS_FILE
     from reslearn.experiments.report_page import write_experiment_report
     from reslearn.report.run_report import draw_run
 
     folder = Path(args.folder)
     if (folder / RESULTS_FILE).is_file():
         path = write_experiment_report(folder)
+    elif (folder / EXPERIMENT_FILE).is_file():  # started, not finished: where it stands
+        from reslearn.experiments.progress import experiment_progress, format_progress
+
+        print(format_progress(experiment_progress(folder)))
+        return 0
     elif (folder / CONFIG).is_file():
         path = draw_run(folder)  # the figures too: a stop while drawing may have left them out
     elif not folder.is_dir():
@@ -40,7 +46,10 @@ def register(commands: argparse._SubParsersAction) -> None:
             "disk in any browser) of a 'reslearn train' run folder (curves, final errors, "
             "confusion matrix, per-class accuracy, settings, environment) or of a 'reslearn "
             "reproduce' experiment folder (figures, tables beside the paper's numbers, the "
-            "budget, the command). Also works on an unfinished run."
+            "budget, the command). Also works on an unfinished run. For an experiment that "
+            "has not finished (a suite trained in slices), it prints where it stands instead: "
+            "each planned run finished (test error, minutes, machine), training, interrupted "
+            "or still to train, the minutes left, and the command that goes on."
         ),
     )
     parser.add_argument("folder", metavar="RUN_OR_EXPERIMENT_DIR")

@@ -78,6 +78,12 @@ def checkpoint_name(step: int) -> str:
     return f"step-{step:07d}.pt"
 
 
+def checkpoint_step(path: str | Path) -> int | None:
+    """The step a checkpoint file was saved at, from its name; None for another file."""
+    match = _CHECKPOINT.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
 def list_checkpoints(folder: str | Path) -> list[Path]:
     """The checkpoints in a ``checkpoints/`` folder, oldest first."""
     folder = Path(folder)

@@ -1,0 +1,79 @@
+"""`reslearn report` on an experiment that has not finished: every planned run's state as
+`reproduce` would find it (finished, training now, interrupted, damaged, to train), the minutes
+left from the finished runs of the same network, and nothing trained or written."""
+
+import shutil
+
+import pytest
+
+from reslearn.cli import main
+from reslearn.experiments import get_experiment, run_experiment
+from reslearn.experiments.progress import (
+    DAMAGED,
+    FINISHED,
+    INTERRUPTED,
+    TO_TRAIN,
+    TRAINING,
+    experiment_progress,
+)
+from reslearn.rundir.lock import FolderLock
+
+pytestmark = pytest.mark.trains  # 8 runs of 3 steps
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, tiny_data):
+    from reslearn.experiments import ExperimentSettings
+
+    out = tmp_path_factory.mktemp("progress") / "degradation"
+    settings = ExperimentSettings(
+        data=str(tiny_data), iterations=3, batch_size=16, depths=[20, 32], seeds=[0, 1],
+        precision="fp32", cache_dir=str(tmp_path_factory.getbasetemp() / "experiment-cache"),
+    )  # fmt: skip
+    run_experiment(get_experiment("degradation"), settings, out, quiet=True)
+    return out
+
+
+def _files(folder):
+    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+def test_every_run_is_shown_as_reproduce_would_find_it(finished, tmp_path, capsys):
+    root = tmp_path / "suite"
+    shutil.copytree(finished, root)
+    (root / "results.json").unlink()  # as if the suite had not finished
+    runs = root / "runs"
+    shutil.rmtree(runs / "resnet32-s1")  # never started
+    (runs / "plain32-s1" / "summary.json").unlink()  # stopped after its last checkpoint
+    metrics = runs / "plain20-s1" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text()[:-5])  # a torn last line
+    (runs / "resnet20-s1" / "summary.json").unlink()
+    with FolderLock(runs / "resnet20-s1"):  # being trained by another process
+        before = _files(root)
+        progress = experiment_progress(root)
+        assert main(["report", str(root)]) == 0
+        assert _files(root) == before  # nothing trained, nothing written
+    states = {r["name"]: r for r in progress["runs"]}
+    assert list(states) == [f"{f}{d}-s{s}" for f in ("plain", "resnet") for d in (20, 32)
+                            for s in (0, 1)]  # fmt: skip
+    assert {n for n, r in states.items() if r["state"] == FINISHED} == {
+        "plain20-s0", "plain32-s0", "resnet20-s0", "resnet32-s0"}  # fmt: skip
+    assert states["resnet32-s1"]["state"] == TO_TRAIN
+    assert states["plain32-s1"]["state"] == INTERRUPTED and states["plain32-s1"]["step"] == 3
+    assert states["plain20-s1"]["state"] == DAMAGED
+    assert "truncated" in states["plain20-s1"]["why"]
+    assert states["resnet20-s1"]["state"] == TRAINING
+    assert progress["finished"] == 4 and progress["planned"] == 8
+    # what is left: the median minutes of the same network's finished runs, for what remains
+    resnet32 = states["resnet32-s0"]["minutes"]
+    assert states["resnet32-s1"]["minutes_left"] == pytest.approx(resnet32)
+    assert states["plain32-s1"]["minutes_left"] == pytest.approx(0)  # its last step is saved
+    trained = sum(states[n]["minutes"] for n in ("plain20-s0", "plain32-s0", "resnet20-s0",
+                                                 "resnet32-s0"))  # fmt: skip
+    assert progress["minutes_trained"] == pytest.approx(trained)
+    shown = capsys.readouterr().out
+    assert "4 of 8 runs finished" in shown
+    assert "plain20-s1: its metrics.jsonl is truncated" in shown
+    assert "resnet20-s1: trained by pid" in shown
+    assert "reslearn reproduce degradation --data" in shown and f"--out {root}" in shown
+    assert "results.json and report.html are written when every run has finished" in shown
