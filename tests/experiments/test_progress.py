@@ -77,3 +77,19 @@ def test_every_run_is_shown_as_reproduce_would_find_it(finished, tmp_path, capsy
     assert "resnet20-s1: trained by pid" in shown
     assert "reslearn reproduce degradation --data" in shown and f"--out {root}" in shown
     assert "results.json and report.html are written when every run has finished" in shown
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"experiment": "cif', "not valid JSON"),
+        ("[1]", "it has no settings record"),
+        ('{"experiment": "cifar", "settings": {}}', "its settings have no data"),
+        ('{"experiment": "fig8", "settings": {"data": "x"}}', "unknown experiment 'fig8'"),
+    ],
+)
+def test_a_damaged_experiment_record_is_one_line(tmp_path, capsys, content, message):
+    (tmp_path / "experiment.json").write_text(content)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

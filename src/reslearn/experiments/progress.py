@@ -11,13 +11,14 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from reslearn.errors import UserError
 from reslearn.experiments import get_experiment
 from reslearn.experiments.base import EXPERIMENT_FILE, PlannedRun
 from reslearn.experiments.common import machine_label, percent
 from reslearn.experiments.report_page import reproduce_command
 from reslearn.experiments.run_record import damage
 from reslearn.experiments.settings import ExperimentSettings
-from reslearn.jsonfile import read_json
+from reslearn.jsonfile import read_json_record
 from reslearn.report.tables import format_table
 from reslearn.rundir import (
     METRICS,
@@ -39,10 +40,15 @@ def experiment_progress(root: str | Path) -> dict[str, Any]:
     """The state of every planned run of the experiment in ``root`` (its experiment.json),
     with the minutes trained and an estimate of the minutes left."""
     root = Path(root)
-    record = read_json(root / EXPERIMENT_FILE, fix="run its 'reslearn reproduce' command again")
-    experiment = get_experiment(record["experiment"])
+    path, fix = root / EXPERIMENT_FILE, "run its 'reslearn reproduce' command again"
+    record = read_json_record(path, ("settings",), fix=fix)
+    experiment = get_experiment(str(record.get("experiment")))
     known = {f.name for f in dataclasses.fields(ExperimentSettings)}
-    settings = ExperimentSettings(**{k: v for k, v in record["settings"].items() if k in known})
+    try:
+        settings = ExperimentSettings(**{k: v for k, v in record["settings"].items()
+                                         if k in known})  # fmt: skip
+    except TypeError:  # a required setting missing
+        raise UserError(f"'{path}' is damaged: its settings have no data; {fix}") from None
     runs = [_state(run, root / "runs" / run.name) for run in experiment.plan(settings)]
     done = [r for r in runs if r["state"] == FINISHED]
     left = [r for r in runs if r["state"] != FINISHED]
