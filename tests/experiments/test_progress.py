@@ -2,12 +2,14 @@
 `reproduce` would find it (finished, training now, interrupted, damaged, to train), the minutes
 left from the finished runs of the same network, and nothing trained or written."""
 
+import json
 import shutil
 
 import pytest
 
 from reslearn.cli import main
 from reslearn.experiments import get_experiment, run_experiment
+from reslearn.experiments.common import percent
 from reslearn.experiments.progress import (
     DAMAGED,
     FINISHED,
@@ -77,6 +79,14 @@ def test_every_run_is_shown_as_reproduce_would_find_it(finished, tmp_path, capsy
     assert "resnet20-s1: trained by pid" in shown
     assert "reslearn reproduce degradation --data" in shown and f"--out {root}" in shown
     assert "results.json and report.html are written when every run has finished" in shown
+    # the claims so far: over seed 0, the one seed whose runs have all finished
+    assert progress["seeds_finished"] == [0]
+    runs = {r["name"]: r for r in json.loads((finished / "results.json").read_text())["runs"]}
+    degradation = progress["claims_so_far"][0]
+    assert degradation["claim"].startswith("plain-32 ends with a higher training error")
+    assert degradation["evidence"] == (f"{percent(runs['plain32-s0']['final_train_error'])}% vs "
+                                       f"{percent(runs['plain20-s0']['final_train_error'])}%")
+    assert "So far, over the seeds whose runs have all finished (0)" in shown
 
 
 @pytest.mark.parametrize(

@@ -135,6 +135,9 @@ class Experiment:
     description: str = ""
     default_depths: tuple[int, ...] = ()
     default_seeds: tuple[int, ...] = (0,)
+    #: ``analyse`` reads only the finished runs' files (no measuring of networks, nothing
+    #: written), so it can say what the seeds finished so far show (``reslearn report``)
+    analyses_finished_runs: bool = False
 
     def check(self, settings: ExperimentSettings) -> None:
         """Raise a one-line ValueError for settings this experiment cannot use."""

@@ -38,6 +38,7 @@ class Cifar(Experiment):
     title = "The paper's CIFAR-10 section: Fig. 6, Table 6, Fig. 7 and shortcuts, over seeds"
     description = EXPERIMENTS["cifar"]
     default_depths = (20, 32, 44, 56)
+    analyses_finished_runs = True
     default_seeds = (0, 1, 2)
 
     def check(self, settings: ExperimentSettings) -> None:

@@ -33,6 +33,7 @@ class Degradation(Experiment):
         "and seed; Fig. 6's curves, final training and test errors"
     )
     default_depths = (20, 32, 44, 56)
+    analyses_finished_runs = True
 
     def check(self, settings: ExperimentSettings) -> None:
         if len(settings.depths or self.default_depths) < 2:

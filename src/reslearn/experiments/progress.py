@@ -13,8 +13,8 @@ from typing import Any
 
 from reslearn.errors import UserError
 from reslearn.experiments import get_experiment
-from reslearn.experiments.base import EXPERIMENT_FILE, PlannedRun
-from reslearn.experiments.common import machine_label, percent
+from reslearn.experiments.base import EXPERIMENT_FILE, FinishedRun, PlannedRun
+from reslearn.experiments.common import machine_label, percent, yes_no
 from reslearn.experiments.report_page import reproduce_command
 from reslearn.experiments.run_record import damage
 from reslearn.experiments.settings import ExperimentSettings
@@ -49,7 +49,8 @@ def experiment_progress(root: str | Path) -> dict[str, Any]:
                                          if k in known})  # fmt: skip
     except TypeError:  # a required setting missing
         raise UserError(f"'{path}' is damaged: its settings have no data; {fix}") from None
-    runs = [_state(run, root / "runs" / run.name) for run in experiment.plan(settings)]
+    planned = experiment.plan(settings)
+    runs = [_state(run, root / "runs" / run.name) for run in planned]
     done = [r for r in runs if r["state"] == FINISHED]
     left = [r for r in runs if r["state"] != FINISHED]
     for run in left:
@@ -67,7 +68,26 @@ def experiment_progress(root: str | Path) -> dict[str, Any]:
         "minutes_left": sum(estimates),
         "without_estimate": len(left) - len(estimates),
         "held_by": holder_of(root),
+        **_so_far(experiment, settings, planned, runs, root),
     }
+
+
+def _so_far(experiment, settings, planned, runs, root: Path) -> dict[str, Any]:
+    """The experiment's claims over the seeds whose runs have all finished (for experiments
+    whose analysis only reads the runs' files): {} when none has, or when the analysis would
+    measure networks."""
+    if not experiment.analyses_finished_runs:
+        return {}
+    finished = {r["name"] for r in runs if r["state"] == FINISHED}
+    seeds = [seed for seed in settings.seeds
+             if all(p.name in finished for p in planned if p.labels.get("seed") == seed)]
+    if not seeds or len(seeds) == len(settings.seeds):
+        return {}
+    subset = dataclasses.replace(settings, seeds=seeds)
+    done = [FinishedRun(p, root / "runs" / p.name, reused=True) for p in experiment.plan(subset)]
+    records = [run.record(root) for run in done]
+    claims = experiment.analyse(subset, done, records).get("claims") or []
+    return {"seeds_finished": seeds, "claims_so_far": claims}
 
 
 def _state(run: PlannedRun, run_dir: Path) -> dict[str, Any]:
@@ -148,6 +168,14 @@ def format_progress(progress: dict[str, Any]) -> str:
     for r in progress["runs"]:
         if r["why"] and r["state"] in (DAMAGED, INTERRUPTED, TRAINING):
             lines.append(f"{r['name']}: {r['why']}")
+    if progress.get("claims_so_far"):
+        seeds = " ".join(map(str, progress["seeds_finished"]))
+        lines += ["", f"So far, over the seeds whose runs have all finished ({seeds}); not the "
+                      "result, which comes from every seed:",  # fmt: skip
+                  format_table(("claim", "so far", "numbers"),
+                               [(c["claim"], c.get("verdict") or yes_no(c["holds"]),
+                                 c["evidence"]) for c in progress["claims_so_far"]]),
+                  ""]  # fmt: skip
     left = progress["planned"] - progress["finished"]
     if left:
         estimate = f"about {progress['minutes_left']:.0f} minutes of training left"

@@ -35,6 +35,7 @@ class Shortcuts(Experiment):
         "side by side"
     )
     default_depths = (20,)
+    analyses_finished_runs = True
 
     def plan(self, settings: ExperimentSettings) -> list[PlannedRun]:
         return [

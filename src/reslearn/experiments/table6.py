@@ -22,6 +22,7 @@ class Table6(Experiment):
         "the test error beside Table 6; --val-split 5000 gives the paper's 45k/5k split"
     )
     default_depths = (20, 32, 44, 56, 110)
+    analyses_finished_runs = True
     default_seeds = (0, 1, 2)
 
     def plan(self, settings: ExperimentSettings) -> list[PlannedRun]:
