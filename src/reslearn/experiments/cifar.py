@@ -285,8 +285,8 @@ def _networks_table(networks: list[dict]) -> Table:
     ]  # fmt: skip
     return Table(
         "Every network's test error (%): each seed, the mean ± sample std over seeds, the "
-        f"paper's (Table 6, one run at 64k iterations) and a PyTorch reproduction's of the "
-        f"paper's recipe (mean ± std of {runs} runs at 64k iterations)",
+        f"paper's (Table 6, one run at 64k iterations) and that of a {runs}-run PyTorch "
+        "reproduction of the paper's recipe (mean ± std)",
         ("network", *(f"seed {s}" for s in seeds), "mean ± std", "paper",
          f"PyTorch reproduction ({runs} runs)"),
         rows,

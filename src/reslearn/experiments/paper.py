@@ -21,8 +21,8 @@ TABLE6_RESNET110_MEAN_STD = (6.61, 0.16)
 #: option. On ImageNet, not CIFAR: shown as the direction to expect, not as a target.
 TABLE3_RESNET34 = {"A": (25.03, 7.76), "B": (24.52, 7.46), "C": (24.19, 7.40)}
 
-#: The best multi-seed PyTorch reproduction of the paper's CIFAR-10 recipe (64k iterations) that
-#: the suite is compared with: test error (%) as (mean, std) over its 5 runs per network.
+#: The best multi-seed PyTorch reproduction of the paper's CIFAR-10 recipe that we compare with
+#: (as issue 35 quotes it): test error (%) as (mean, std) over 5 runs per network.
 PYTORCH_REPRODUCTION = {
     "resnet20": (8.51, 0.22),
     "resnet56": (7.40, 0.27),

@@ -113,8 +113,11 @@ class _BothPages:
         self.pages = pages
 
     def __getattr__(self, name: str):
-        calls = [getattr(p, name) for p in self.pages]
-        return lambda *args, **kwargs: [call(*args, **kwargs) for call in calls][-1]
+        def on_both(*args: Any, **kwargs: Any) -> None:
+            for page in self.pages:
+                getattr(page, name)(*args, **kwargs)
+
+        return on_both
 
 
 def _claims(page: HtmlPage, results: dict[str, Any]) -> None:
