@@ -103,3 +103,31 @@ def test_a_damaged_experiment_record_is_one_line(tmp_path, capsys, content, mess
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_network_not_finished_once_is_estimated_by_its_multiply_adds(finished, tmp_path,
+                                                                      capsys):  # fmt: skip
+    import statistics
+
+    from reslearn.models.complexity import profile_model
+
+    root = tmp_path / "suite"
+    shutil.copytree(finished, root)
+    (root / "results.json").unlink()
+    for name in ("resnet32-s0", "resnet32-s1"):
+        shutil.rmtree(root / "runs" / name)
+    progress = experiment_progress(root)
+    states = {r["name"]: r for r in progress["runs"]}
+    timed = [r for r in states.values() if r["state"] == FINISHED]
+    per_mac = statistics.median(r["minutes"] / profile_model(r["model"]).macs for r in timed)
+    expected = per_mac * profile_model("resnet32").macs
+    assert states["resnet32-s0"]["estimated_by_size"] is True
+    assert states["resnet32-s0"]["minutes_left"] == pytest.approx(expected)
+    assert "estimated_by_size" not in states["resnet20-s1"]  # finished: no estimate needed
+    assert main(["report", str(root)]) == 0
+    assert "scaled by its multiply-adds" in capsys.readouterr().out
+    # before any run has finished there is nothing to estimate from
+    for run in (root / "runs").iterdir():
+        shutil.rmtree(run)
+    empty = experiment_progress(root)
+    assert empty["finished"] == 0 and empty["without_estimate"] == 8

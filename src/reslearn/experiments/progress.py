@@ -7,6 +7,7 @@ is trained or written."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 from pathlib import Path
 from typing import Any
@@ -134,14 +135,39 @@ def _last_step(run_dir: Path) -> int:
 
 
 def _minutes_left(run: dict[str, Any], done: list[dict[str, Any]]) -> float | None:
-    """The median minutes of the finished runs of the same network (other seeds), for the
-    part of this run still to train; None when no such run has finished."""
-    same = [r["minutes"] for r in done if r["model"] == run["model"]
-            and r["options"] == run["options"] and r["minutes"]]  # fmt: skip
-    if not same:
-        return None
+    """Minutes for the part of this run still to train: the median of the finished runs of
+    the same network (other seeds), else the finished runs' median minutes per multiply-add
+    scaled to this network; None before any run has finished."""
     remaining = 1 - min(run["step"], run["iterations"]) / run["iterations"]
-    return statistics.median(same) * remaining
+    timed = [r for r in done if r["minutes"]]
+    same = [r["minutes"] for r in timed
+            if r["model"] == run["model"] and r["options"] == run["options"]]  # fmt: skip
+    if same:
+        return statistics.median(same) * remaining
+    if not timed:
+        return None
+    per_mac = statistics.median(r["minutes"] / _macs(r["model"], r["options"]) for r in timed)
+    run["estimated_by_size"] = True
+    return per_mac * _macs(run["model"], run["options"]) * remaining
+
+
+@functools.cache
+def _macs_cached(model: str, options: tuple) -> int:
+    from reslearn.models.complexity import profile_model
+
+    return profile_model(model, **dict(options)).macs
+
+
+def _macs(model: str, options: dict[str, Any]) -> int:
+    """A network's multiply-adds per image (built on the meta device: no compute)."""
+    return _macs_cached(model, tuple(sorted(options.items())))
+
+
+def _minutes_shown(run: dict[str, Any]) -> str:
+    """A run's minutes left, with "~" where they are scaled from other networks' runs."""
+    if run.get("minutes_left") is None:
+        return "-"
+    return ("~" if run.get("estimated_by_size") else "") + f"{run['minutes_left']:.0f}"
 
 
 def format_progress(progress: dict[str, Any]) -> str:
@@ -155,7 +181,7 @@ def format_progress(progress: dict[str, Any]) -> str:
         rows.append((
             r["name"], state, percent(r["test_error"]),
             f"{r['minutes']:.0f}" if r["minutes"] else "-",
-            f"{r['minutes_left']:.0f}" if r.get("minutes_left") is not None else "-",
+            _minutes_shown(r),
             r["machine"] or "-",
         ))  # fmt: skip
     lines = [
@@ -179,9 +205,12 @@ def format_progress(progress: dict[str, Any]) -> str:
     left = progress["planned"] - progress["finished"]
     if left:
         estimate = f"about {progress['minutes_left']:.0f} minutes of training left"
+        if any(r.get("estimated_by_size") for r in progress["runs"]):
+            estimate += (" (~: a network not finished once yet, scaled by its multiply-adds "
+                         "from the runs that have)")  # fmt: skip
         if progress["without_estimate"]:
-            estimate += (f", and {progress['without_estimate']} runs whose network has not "
-                         "finished once yet (no estimate)")  # fmt: skip
+            estimate += (f", and {progress['without_estimate']} runs without an estimate "
+                         "until one run has finished")  # fmt: skip
         lines.append(f"{progress['minutes_trained']:.0f} minutes trained; {estimate}.")
         if progress["held_by"]:
             lines.append(f"The experiment is running now ({progress['held_by']}).")
