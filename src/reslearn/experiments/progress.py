@@ -138,7 +138,8 @@ def _minutes_left(run: dict[str, Any], done: list[dict[str, Any]]) -> float | No
     """Minutes for the part of this run still to train: the median of the finished runs of
     the same network (other seeds), else the finished runs' median minutes per multiply-add
     scaled to this network; None before any run has finished."""
-    remaining = 1 - min(run["step"], run["iterations"]) / run["iterations"]
+    total = run["iterations"]  # None: the recipe's own length, before the run resolved it
+    remaining = 1 - min(run["step"], total) / total if total else 1.0
     timed = [r for r in done if r["minutes"]]
     same = [r["minutes"] for r in timed
             if r["model"] == run["model"] and r["options"] == run["options"]]  # fmt: skip
