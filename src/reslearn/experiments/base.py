@@ -127,7 +127,9 @@ class Experiment:
     """An experiment: which runs to train, and what to compute and show from them.
 
     Subclasses set the class attributes and implement ``plan``, ``analyse``, ``figures`` and
-    ``tables``; ``run_experiment`` and the report do the rest.
+    ``tables``; ``run_experiment`` and the report do the rest. ``analyses_finished_runs``: its
+    ``analyse`` only reads the finished runs' files (measures nothing, writes nothing), so
+    ``reslearn report`` can show the claims over the seeds finished so far.
     """
 
     name: str = ""
@@ -135,8 +137,6 @@ class Experiment:
     description: str = ""
     default_depths: tuple[int, ...] = ()
     default_seeds: tuple[int, ...] = (0,)
-    #: ``analyse`` reads only the finished runs' files (no measuring of networks, nothing
-    #: written), so it can say what the seeds finished so far show (``reslearn report``)
     analyses_finished_runs: bool = False
 
     def check(self, settings: ExperimentSettings) -> None:
@@ -263,11 +263,8 @@ def _run_planned(
         "runs": records,
         **experiment.analyse_in(settings, finished, records, root),
     }
-    atomic_write(
-        root / RESULTS_FILE,
-        lambda f: f.write((json.dumps(results, indent=2) + "\n").encode()),
-        durable=False,
-    )
+    text = (json.dumps(results, indent=2) + "\n").encode()
+    atomic_write(root / RESULTS_FILE, lambda f: f.write(text), durable=False)
     return results
 
 
