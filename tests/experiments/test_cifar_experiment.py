@@ -60,6 +60,8 @@ def test_the_claims_are_the_runs_own_numbers_decided_over_seeds(pool):
     table6 = {row["depth"]: row for row in results["table6"]}
     errors = [runs[f"resnet20-s{s}"]["test_error"] for s in (0, 1)]
     assert table6[20]["test_error_mean"] == pytest.approx(statistics.fmean(errors))
+    assert table6[20]["reproduction_test_error"] == (8.51, 0.22)  # drawn beside Table 6
+    assert table6[32]["reproduction_test_error"] is None
     assert results["selection"].startswith("the final weights")
     json.dumps(results)  # results.json is plain JSON
 

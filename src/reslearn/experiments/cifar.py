@@ -93,7 +93,9 @@ class Cifar(Experiment):
         return [
             *shown,
             ("table6.png", "ResNet test error against depth, mean ± std over seeds, beside "
-                           "the paper's Table 6."),  # fmt: skip
+                           "the paper's Table 6 and a PyTorch reproduction of its recipe (mean "
+                           f"± std of {paper.PYTORCH_REPRODUCTION_RUNS} runs, where it has the "
+                           "depth)."),  # fmt: skip
             ("responses.png", f"Fig. 7 (seed {first}): the std of each 3x3 layer's response "
                               "(after BN, before the addition); dashed: plain, solid: ResNets."),
         ]  # fmt: skip

@@ -56,6 +56,8 @@ class Table6(Experiment):
                     "iterations": group[0]["iterations"],
                     "paper_test_error": paper_error,
                     "paper_parameters_m": paper_params,
+                    # (mean, std) % of the PyTorch reproduction's runs, where it has this depth
+                    "reproduction_test_error": paper.PYTORCH_REPRODUCTION.get(f"resnet{depth}"),
                 }
             )
         return {
@@ -80,8 +82,9 @@ class Table6(Experiment):
         return [
             (
                 "table6.png",
-                "Test error against depth: ours (mean ± std over seeds, log-scaled depth axis) "
-                "and the paper's Table 6.",
+                "Test error against depth: ours (mean ± std over seeds, log-scaled depth axis), "
+                "the paper's Table 6 and a PyTorch reproduction of its recipe (mean ± std of "
+                f"{paper.PYTORCH_REPRODUCTION_RUNS} runs, where it has the depth).",
             ),
             ("curves.png", "Training (dashed) and test (bold) error of the first seed's runs."),
         ]
@@ -124,7 +127,8 @@ def _paper_cell(depth: int) -> str:
 
 
 def plot_errors_by_depth(summary: list[dict], path: Path) -> None:
-    """Test error against depth (mean ± std over seeds) beside Table 6."""
+    """Test error against depth (mean ± std over seeds) beside Table 6 and, where it has the
+    depth, the PyTorch reproduction (mean ± std of its runs)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6.4, 4.0), dpi=120)
@@ -139,6 +143,12 @@ def plot_errors_by_depth(summary: list[dict], path: Path) -> None:
     known = [(s["depth"], s["paper_test_error"]) for s in summary if s["paper_test_error"]]
     if known:
         axes.plot(*zip(*known), "s--", color="0.4", label="paper (Table 6)")
+    reproduced = [(s["depth"], *s["reproduction_test_error"]) for s in summary
+                  if s.get("reproduction_test_error")]  # fmt: skip
+    if reproduced:
+        depth, mean, std = zip(*reproduced, strict=True)
+        axes.errorbar(depth, mean, yerr=std, fmt="D", color="0.6", capsize=4,
+                      label=f"PyTorch reproduction ({paper.PYTORCH_REPRODUCTION_RUNS} runs)")
     axes.set_xscale("log")
     axes.set_xticks(depths, [str(d) for d in depths])
     axes.minorticks_off()
