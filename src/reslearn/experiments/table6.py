@@ -139,10 +139,13 @@ def plot_errors_by_depth(summary: list[dict], path: Path) -> None:
         for s in summary
     ]
     stds = [100 * (s["test_error_std"] or 0) for s in summary]
-    axes.errorbar(depths, means, yerr=stds, fmt="-o", capsize=4, label="reslearn (this run)")
+    lengths = sorted({s["iterations"] for s in summary})
+    ours = f"reslearn, {', '.join(f'{i:,}' for i in lengths)} iterations (mean ± std over seeds)"
+    axes.errorbar(depths, means, yerr=stds, fmt="-o", capsize=4, label=ours)
     known = [(s["depth"], s["paper_test_error"]) for s in summary if s["paper_test_error"]]
     if known:
-        axes.plot(*zip(*known), "s--", color="0.4", label="paper (Table 6)")
+        label = f"paper (Table 6), {paper.PAPER_ITERATIONS:,} iterations"
+        axes.plot(*zip(*known), "s--", color="0.4", label=label)
     reproduced = [(s["depth"], *s["reproduction_test_error"]) for s in summary
                   if s.get("reproduction_test_error")]  # fmt: skip
     if reproduced:
