@@ -34,22 +34,28 @@ def markers(folder: Path) -> tuple[str, str]:
     return (f"<!-- begin {name} (docs/write_results_section.py) -->", f"<!-- end {name} -->")
 
 
-def block_of(doc_text: str, folder: Path) -> str:
-    """The text between the markers of ``folder`` in a doc (ValueError when they are not there
-    once each, in order)."""
+def block_span(doc_text: str, folder: Path) -> tuple[int, int]:
+    """Where the text between the markers of ``folder`` starts and ends in a doc (ValueError
+    when they are not there once each, in order)."""
     begin, end = markers(folder)
     if doc_text.count(begin) != 1 or doc_text.count(end) != 1:
         raise ValueError(f"the doc needs the lines {begin!r} and {end!r} once each")
     start, stop = doc_text.index(begin) + len(begin), doc_text.index(end)
     if stop < start:
         raise ValueError(f"{end!r} comes before {begin!r}")
+    return start, stop
+
+
+def block_of(doc_text: str, folder: Path) -> str:
+    """The text between the markers of ``folder`` in a doc."""
+    start, stop = block_span(doc_text, folder)
     return doc_text[start:stop]
 
 
 def write(folder: Path, doc: Path) -> None:
     """Redraw ``folder``'s report and rewrite its block in ``doc``."""
     results = read_json(folder / RESULTS_FILE)
-    block_of(doc.read_text(), folder)  # the markers are there before anything is drawn
+    block_span(doc.read_text(), folder)  # the markers are there before anything is drawn
     write_experiment_report(folder)
     figures = get_experiment(results["experiment"]).figures(results, folder)
     links = [
@@ -58,9 +64,9 @@ def write(folder: Path, doc: Path) -> None:
         for name, caption in figures
     ]
     text = doc.read_text()
-    old = block_of(text, folder)
+    start, stop = block_span(text, folder)
     new = "\n" + results_markdown(results) + "\n" + "\n\n".join(links) + "\n"
-    doc.write_text(text.replace(old, new, 1))
+    doc.write_text(text[:start] + new + text[stop:])
     print(f"{doc}: {len(figures)} figures and the tables of {folder / RESULTS_FILE}")
 
 

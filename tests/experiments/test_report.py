@@ -105,6 +105,11 @@ def test_a_docs_block_is_rewritten_from_results_json_and_nothing_else(experiment
     assert "plain-32" in block and "hold with this budget" in block
     links = re.findall(r"\]\(([^)]+\.png)\)", block)
     assert len(links) == 2 and all((doc.parent / link).is_file() for link in links)
+    # an empty block is filled in place (the text before it has the same newline)
+    empty = tmp_path / "empty.md"
+    empty.write_text(f"# T\n\n{begin}\n{end}\n")
+    script.write(experiment, empty)
+    assert empty.read_text().startswith(f"# T\n\n{begin}\n{results_markdown(results)}")
     # a doc without the markers is refused and left as it was
     other = tmp_path / "other.md"
     other.write_text("no markers\n")
