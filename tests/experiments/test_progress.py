@@ -14,6 +14,7 @@ from reslearn.experiments.progress import (
     DAMAGED,
     FINISHED,
     INTERRUPTED,
+    OTHER_SETTINGS,
     TO_TRAIN,
     TRAINING,
     experiment_progress,
@@ -131,3 +132,20 @@ def test_a_network_not_finished_once_is_estimated_by_its_multiply_adds(finished,
         shutil.rmtree(run)
     empty = experiment_progress(root)
     assert empty["finished"] == 0 and empty["without_estimate"] == 8
+
+
+def test_a_run_trained_with_other_settings_is_named_as_reproduce_would_refuse_it(
+    finished, tmp_path, capsys
+):
+    root = tmp_path / "suite"
+    shutil.copytree(finished, root)
+    (root / "results.json").unlink()
+    config = root / "runs" / "plain20-s0" / "config.json"
+    record = json.loads(config.read_text())
+    record["settings"]["weight_decay"] = 0.5
+    config.write_text(json.dumps(record))
+    states = {r["name"]: r for r in experiment_progress(root)["runs"]}
+    assert states["plain20-s0"]["state"] == OTHER_SETTINGS
+    assert "weight_decay=0.5" in states["plain20-s0"]["why"]
+    assert main(["report", str(root)]) == 0
+    assert "plain20-s0: " in capsys.readouterr().out

@@ -241,7 +241,7 @@ def _run_planned(
     """``run_experiment``'s work, with the folder locked."""
     for run in planned:  # before anything is written: a mismatch leaves the folder as it was
         if is_run(root / "runs" / run.name):
-            _check_same_settings(run, root / "runs" / run.name)
+            check_same_settings(run, root / "runs" / run.name)
     _claim_folder(root, experiment.name, settings, command)
     if launcher is not None:
         finished = launcher.ensure_all(planned, root)
@@ -297,7 +297,7 @@ def ensure_run(run: PlannedRun, run_dir: Path, *, quiet: bool, label: str) -> Fi
     reused = False
     draw = {"draw": draw_run_guarded, "redraw": draw_run}
     if is_finished(run_dir):
-        _check_same_settings(run, run_dir)
+        check_same_settings(run, run_dir)
         iterations = read_config(run_dir, needs=("resolved",))["resolved"]["iterations"]
         problem = damage(run_dir, iterations=iterations, measured_needed=run.measure is not None)
         if problem is None:
@@ -308,7 +308,7 @@ def ensure_run(run: PlannedRun, run_dir: Path, *, quiet: bool, label: str) -> Fi
                   file=sys.stderr)  # fmt: skip
             train(run.config, run_dir, overwrite=True, quiet=quiet, **draw)
     elif is_run(run_dir):
-        _check_same_settings(run, run_dir)
+        check_same_settings(run, run_dir)
         if latest_checkpoint(run_dir) is not None:
             print(f"{what}: resuming the interrupted run", file=sys.stderr)
             train(None, resume=run_dir, quiet=quiet, **draw)
@@ -333,9 +333,9 @@ def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_same_settings(run: PlannedRun, run_dir: Path) -> None:
-    saved = read_config(run_dir)["settings"]
-    saved = _comparable(saved)
+def check_same_settings(run: PlannedRun, run_dir: Path) -> None:
+    """Refuse (ValueError, one line) a run folder trained with other settings than ``run``."""
+    saved = _comparable(read_config(run_dir)["settings"])
     wanted = _comparable(run.config.as_dict())
     differences = [
         f"{key}={saved[key]!r} (now {wanted[key]!r})"

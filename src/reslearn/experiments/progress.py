@@ -14,7 +14,12 @@ from typing import Any
 
 from reslearn.errors import UserError
 from reslearn.experiments import get_experiment
-from reslearn.experiments.base import EXPERIMENT_FILE, FinishedRun, PlannedRun
+from reslearn.experiments.base import (
+    EXPERIMENT_FILE,
+    FinishedRun,
+    PlannedRun,
+    check_same_settings,
+)
 from reslearn.experiments.common import machine_label, percent, yes_no
 from reslearn.experiments.report_page import reproduce_command
 from reslearn.experiments.run_record import damage
@@ -32,8 +37,9 @@ from reslearn.rundir import (
 )
 from reslearn.rundir.lock import holder_of
 
-FINISHED, TRAINING, INTERRUPTED, DAMAGED, TO_TRAIN = (
+FINISHED, TRAINING, INTERRUPTED, DAMAGED, TO_TRAIN, OTHER_SETTINGS = (
     "finished", "training now", "interrupted", "to train again", "to train",
+    "other settings",
 )  # fmt: skip
 
 
@@ -102,6 +108,11 @@ def _state(run: PlannedRun, run_dir: Path) -> dict[str, Any]:
     config = read_config(run_dir, needs=("resolved", "environment"))
     iterations = config["resolved"]["iterations"]
     state.update(iterations=iterations, machine=machine_label(config["environment"]))
+    try:
+        check_same_settings(run, run_dir)
+    except ValueError as error:  # reproduce refuses the folder until it is moved or deleted
+        state.update(state=OTHER_SETTINGS, why=str(error))
+        return state
     if is_finished(run_dir):
         problem = damage(run_dir, iterations=iterations, measured_needed=run.measure is not None)
         if problem is None:
@@ -193,7 +204,7 @@ def format_progress(progress: dict[str, Any]) -> str:
         "",
     ]
     for r in progress["runs"]:
-        if r["why"] and r["state"] in (DAMAGED, INTERRUPTED, TRAINING):
+        if r["why"] and r["state"] in (DAMAGED, INTERRUPTED, TRAINING, OTHER_SETTINGS):
             lines.append(f"{r['name']}: {r['why']}")
     if progress.get("claims_so_far"):
         seeds = " ".join(map(str, progress["seeds_finished"]))
