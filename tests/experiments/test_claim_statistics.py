@@ -40,6 +40,17 @@ def test_a_claim_holds_only_for_every_seed_and_an_interval_clear_of_zero():
     mixed = decide("A below B", {0: 0.15, 1: 0.16, 2: 0.25}, higher)
     assert mixed["verdict"] == UNDECIDED and mixed["per_seed"]["2"] is False
     assert mixed["ci_low"] < 0 < mixed["ci_high"]
+    needed = seeds_to_decide(mixed["differences"])
+    assert f"about {needed} seeds would decide it" in mixed["evidence"]
+    assert "would decide" not in holds["evidence"] + fails["evidence"]
+
+
+def test_an_undecided_claim_says_how_many_seeds_would_decide_it():
+    # differences 0, 1, 2 points: 7 seeds (see the test below); one seed has no spread to go by
+    result = decide("A below B", {0: 0.10, 1: 0.10, 2: 0.10}, {0: 0.10, 1: 0.11, 2: 0.12})
+    assert result["verdict"] == UNDECIDED and result["seeds_to_decide"] == 7
+    assert result["evidence"].endswith("over 3 seeds; about 7 seeds would decide it")
+    assert "would decide" not in decide("A below B", {0: 0.1}, {0: 0.3})["evidence"]
 
 
 def test_one_seed_or_a_margin_below_noise_is_never_decided():

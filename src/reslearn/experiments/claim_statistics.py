@@ -3,8 +3,9 @@
 A claim "A is lower than B" is decided from the differences B - A, paired by seed: it *holds*
 when it holds for every seed and the 95% confidence interval of the mean difference (Student's
 t) excludes zero on the paper's side, *fails* when the interval excludes zero on the other side,
-and is *not decided* otherwise (one seed always is). A claim whose margin in the paper is below
-seed noise is reported with its interval and the seeds that would decide it, never as holding.
+and is *not decided* otherwise (one seed always is), with the seeds that would decide it where two
+or more give a spread. A claim whose margin in the paper is below seed noise is reported with
+its interval and those seeds, never as holding.
 """
 
 from __future__ import annotations
@@ -134,8 +135,9 @@ def _record(text, verdict, differences, per_seed, mean, low, high, needed, unit,
         )
     if below_noise:
         evidence += "; the paper's margin is below seed noise"
-        if needed is not None:
-            evidence += f"; about {needed} seeds would decide it"
+    # an undecided claim says how far it is from a verdict (a below-noise one stays undecided)
+    if needed is not None and verdict == UNDECIDED and (below_noise or needed > len(differences)):
+        evidence += f"; about {needed} seeds would decide it"
     return {
         "claim": text,
         "verdict": verdict,
